@@ -237,7 +237,19 @@ def stop_server() -> None:
     _clients.clear()
 
 
-async def _connect_client(address: str, ns: str) -> Client:
+async def _connect_client(address: str, ns: str, *, wait_healthy: bool = False) -> Client:
+    """Connect; a server we just started may say "not healthy yet" for a moment, so then we retry."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        try:
+            return await _connect_once(address, ns)
+        except WorkbookError as err:
+            if not (wait_healthy and "not healthy" in str(err) and time.monotonic() < deadline):
+                raise
+            await asyncio.sleep(0.1)
+
+
+async def _connect_once(address: str, ns: str) -> Client:
     try:
         return await asyncio.wait_for(
             Client.connect(address, namespace=ns, runtime=metrics.runtime()), CONNECT_TIMEOUT_S
@@ -264,7 +276,7 @@ async def connect(*, db_file: str | Path | None = None, quiet: bool = False) -> 
         _clients.clear()
     client = _clients.get(loop_id)
     if client is None:
-        client = await _connect_client(info.address, info.namespace)
+        client = await _connect_client(info.address, info.namespace, wait_healthy=info.embedded)
         _clients[loop_id] = client
     _info = info
     if not quiet:

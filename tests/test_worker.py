@@ -1,0 +1,80 @@
+"""The in-kernel worker: start, stop, restart; the cache counters and the replay log tell the truth."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tutorial.basics import Counter, Greet, compose_greeting
+from tutorial.workshop import unique
+from tutorial.worker import WorkerController
+
+
+def make(client, **kw):
+    return WorkerController(client, task_queue=unique("test-worker"), workflows=[Greet, Counter],
+                            activities=[compose_greeting], **kw)
+
+
+def test_start_runs_workflows_and_stop_stops(run, client):
+    w = make(client)
+    assert not w.running and "STOPPED" in w.status()
+    run(w.start())
+    assert w.running and "RUNNING" in w.status()
+    result = run(client.execute_workflow(Greet.run, "Ada", id=unique("greet"), task_queue=w.task_queue))
+    assert result == "Hello, Ada!"
+    run(w.stop())
+    assert not w.running
+
+
+def test_a_workflow_waits_while_the_worker_is_stopped(run, client):
+    w = make(client)
+    handle = run(client.start_workflow(Greet.run, "Bo", id=unique("greet"), task_queue=w.task_queue))
+    run(asyncio.sleep(1.0))
+    assert run(handle.describe()).status.name == "RUNNING"
+    run(w.start())
+    assert run(asyncio.wait_for(handle.result(), 20)) == "Hello, Bo!"
+    run(w.stop())
+
+
+def test_the_cache_keeps_state_and_a_restart_forces_a_replay(run, client):
+    w = make(client)
+    run(w.start())
+    handle = run(client.start_workflow(Counter.run, id=unique("counter"), task_queue=w.task_queue))
+    for _ in range(3):
+        run(handle.signal(Counter.add, 2))
+    assert run(handle.query(Counter.current)) == 6
+    assert w.replays(handle.id) == 0, "while cached, the worker never replays"
+    run(w.restart())
+    run(handle.signal(Counter.add, 1))
+    assert run(handle.query(Counter.current)) == 7
+    assert w.replays(handle.id) == 1, "after a restart the next task replays the history once"
+    run(handle.signal(Counter.finish))
+    assert run(handle.result()) == 7
+    run(w.stop())
+
+
+def test_a_cache_of_one_evicts_on_every_switch(run, client):
+    w = make(client, max_cached_workflows=1)
+    run(w.start())
+    before = w.cache()
+    a = run(client.start_workflow(Counter.run, id=unique("a"), task_queue=w.task_queue))
+    b = run(client.start_workflow(Counter.run, id=unique("b"), task_queue=w.task_queue))
+    for _ in range(3):
+        for h in (a, b):
+            run(h.signal(Counter.add, 1))
+            run(h.query(Counter.current))
+    delta = w.cache().minus(before)
+    assert delta.forced_evictions >= 5
+    # every eviction but the one caused by b's very first task is followed by a replay
+    assert w.replays() >= delta.forced_evictions - 1
+    assert run(a.query(Counter.current)) == 3 and run(b.query(Counter.current)) == 3
+    for h in (a, b):
+        run(h.signal(Counter.finish))
+    run(w.stop())
+
+
+def test_restart_applies_changed_settings(run, client):
+    w = make(client)
+    run(w.start())
+    run(w.restart(max_cached_workflows=1))
+    assert w.settings.max_cached_workflows == 1 and w.starts == 2 and w.running
+    run(w.stop())
