@@ -199,3 +199,22 @@ def worker_panel(controller) -> widgets.VBox:
     panel.buttons = {b._label: b for b in buttons}  # for tests: panel.buttons["Stop worker"].click()
     panel.refresh = refresh
     return panel
+
+
+def source(obj) -> None:
+    """Show the source of a workflow, activity or module, highlighted, so the notebook can discuss it."""
+    import inspect
+
+    from IPython.display import Code
+
+    display(Code(inspect.getsource(obj), language="python"))
+
+
+def table(rows: list[dict] | dict, title: str = "") -> None:
+    """Show a small table (list of dicts, or one dict) with an optional bold title."""
+    import pandas as pd
+
+    frame = pd.DataFrame([rows] if isinstance(rows, dict) else rows)
+    if title:
+        display(HTML(f"<b>{html.escape(title)}</b>"))
+    display(frame.style.hide(axis="index"))
