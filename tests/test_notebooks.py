@@ -1,0 +1,40 @@
+"""Notebooks are committed clean and follow the workbook's shape (overview, time, summary, navigation)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "no notebooks found"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_without_outputs(path):
+    nb = json.loads(path.read_text())
+    dirty = [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"
+             and (c.get("outputs") or c.get("execution_count"))]
+    assert not dirty, f"{path.name}: cells {dirty} carry outputs; clear them before committing"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_opens_with_objectives_and_time_and_ends_with_summary_and_next(path):
+    nb = json.loads(path.read_text())
+    first = "".join(nb["cells"][0]["source"])
+    last = "".join(nb["cells"][-1]["source"])
+    assert "Time:" in first and "Prerequisites" in first, "first cell: objectives, prerequisites, time"
+    assert "Summary" in last, "last cell: a summary"
+    assert "Next" in last or "next" in last, "last cell: what comes next"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_notebook_proves_its_claims_with_asserts(path):
+    nb = json.loads(path.read_text())
+    code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    assert code.count("assert ") >= 3
+    assert "asyncio.run(" not in code, "a kernel already runs a loop: use top-level await"
