@@ -1,0 +1,1 @@
+"""Exercise solutions, one file per notebook, loadable with %load."""
