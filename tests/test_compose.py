@@ -52,8 +52,8 @@ def test_images_are_pinned(spec):
 @pytest.mark.skipif(shutil.which("docker") is None, reason="docker client not installed")
 def test_docker_compose_config_accepts_it():
     """The docker client parses the file without an engine (skipped where there is no client)."""
+    if subprocess.run(["docker", "compose", "version"], capture_output=True).returncode != 0:
+        pytest.skip("docker compose plugin not installed")
     out = subprocess.run(["docker", "compose", "-f", str(COMPOSE), "config", "--quiet"],
                          capture_output=True, text=True)
-    if "unknown command" in out.stderr or "is not a docker command" in out.stderr:
-        pytest.skip("docker compose plugin not installed")
     assert out.returncode == 0, out.stderr
