@@ -260,7 +260,13 @@ async def _connect_once(address: str, ns: str) -> Client:
             f"Is it running? To use the embedded dev server instead, unset {ADDRESS_ENV}."
         ) from None
     except RuntimeError as err:  # the core reports connection failures as RuntimeError
-        raise WorkbookError(f"Could not connect to Temporal at {address}: {str(err).splitlines()[0][:200]}") from None
+        text = str(err)
+        if "refused" in text or "tcp connect error" in text:
+            raise WorkbookError(
+                f"Nothing is listening at {address} (connection refused). Is the server running? "
+                f"To use the embedded dev server instead, unset {ADDRESS_ENV}."
+            ) from None
+        raise WorkbookError(f"Could not connect to Temporal at {address}: {text.splitlines()[0][:160]}") from None
 
 
 async def connect(*, db_file: str | Path | None = None, quiet: bool = False) -> Client:

