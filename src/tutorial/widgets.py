@@ -68,12 +68,12 @@ class ActionButton:
         if self.task is not None and not self.task.done():
             return self.task
         self.clicks += 1
+        self.button.disabled = True  # at once, so a second click cannot queue a second run
+        self.button.description = f"{self._label} …"
         self.task = asyncio.ensure_future(self._run())
         return self.task
 
     async def _run(self) -> Any:
-        self.button.disabled = True
-        self.button.description = f"{self._label} …"
         if self.clear:
             self.output.clear_output()
         started = time.perf_counter()
