@@ -33,7 +33,8 @@ need_chromium() {  # the browser test drives Debian's chromium; never a download
 case "${1:-}" in
   lab)
     setup
-    exec "$VENV/bin/jupyter" lab --notebook-dir=notebooks "${@:2}"
+    root=(); [ "$(id -u)" -eq 0 ] && root=(--allow-root)
+    exec "$VENV/bin/jupyter" lab --notebook-dir=notebooks "${root[@]}" "${@:2}"
     ;;
   test)
     setup "[test]"

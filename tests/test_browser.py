@@ -1,0 +1,148 @@
+"""Every notebook as a learner meets it: JupyterLab in headless Chromium, run all cells, click the widgets.
+
+nbval executes cells but never clicks a button and never sees the page. Here a real JupyterLab serves the
+notebooks, Debian's Chromium (driven by Playwright, no downloaded browser) runs every cell, clicks each
+notebook's main buttons, and checks that their result appears in the page without running another cell and
+that no cell shows an error. A screenshot per notebook lands in build/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = ROOT / "build" / "screenshots"
+
+# For each notebook: buttons to click after "Run All", and the text each click must make appear.
+CLICKS: dict[str, list[tuple[str, str]]] = {
+    "setup_check.ipynb": [],
+    "00_how_temporal_runs_your_code.ipynb": [
+        ("Start worker", "worker RUNNING"),
+        ("Start a Greet workflow", "Started"),
+        ("Stop worker", "worker STOPPED"),
+    ],
+}
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed "
+                                "(./workbook.sh test installs it)")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A fresh JupyterLab server (a reused one would reuse its kernels), with $HOME and Jupyter dirs in a temp dir."""
+    home = tmp_path_factory.mktemp("lab-home")
+    env = dict(os.environ, HOME=str(home), JUPYTER_CONFIG_DIR=str(home / "config"),
+               JUPYTER_DATA_DIR=str(home / "data"), JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+               XDG_CONFIG_HOME=str(home / "xdg-config"), XDG_CACHE_HOME=str(home / "xdg-cache"),
+               WORKBOOK_LEARNER="browser")
+    env.pop("TEMPORAL_ADDRESS", None)
+    from tutorial.server import free_port
+
+    # Serve copies: JupyterLab autosaves, and the committed notebooks must stay without outputs.
+    served = home / "notebooks"
+    shutil.copytree(ROOT / "notebooks", served, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    settings = home / "config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false", "checkForUpdates": false}')
+
+    port, token = free_port(), secrets.token_hex(16)
+    jupyter = Path(sys.executable).parent / "jupyter"
+    process = subprocess.Popen(
+        [str(jupyter), "lab", "--no-browser", "--allow-root", f"--port={port}", "--ip=127.0.0.1", f"--IdentityProvider.token={token}",
+         f"--notebook-dir={served}", "--ServerApp.disable_check_xsrf=True"],
+        env=env, stdout=subprocess.DEVNULL, stderr=open(home / "lab.log", "wb"),
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        process.kill()
+        pytest.fail("JupyterLab did not start: " + (home / "lab.log").read_text()[-2000:])
+    yield base, token, home
+    process.terminate()
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture(scope="module")
+def browser(lab):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"])
+        yield chromium
+        chromium.close()
+
+
+def wait_idle(page, timeout_s: float) -> None:
+    """Wait until the kernel exists and is idle (the toolbar says idle before a kernel even exists)."""
+    page.wait_for_function(
+        "() => /\\(ipykernel\\) \\| Idle/.test(document.querySelector('#jp-main-statusbar')?.innerText || '')",
+        timeout=timeout_s * 1000)
+
+
+def run_all(page, timeout_s: float = 240) -> None:
+    page.click("text=Run", timeout=10_000)  # the Run menu
+    page.click("li[data-command='runmenu:run-all']", timeout=10_000)
+    time.sleep(1)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.jp-InputPrompt')].every(p => !p.innerText.includes('*'))",
+        timeout=timeout_s * 1000)
+    wait_idle(page, 60)
+
+
+NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_in_jupyterlab(lab, browser, name):
+    base, token, _home = lab
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    try:
+        page.goto(f"{base}/lab/tree/{name}?token={token}", timeout=60_000)
+        wait_idle(page, 90)
+        started = time.monotonic()
+        run_all(page)
+        print(f"{name}: all cells ran in the browser in {time.monotonic() - started:.1f} s")
+        errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']")
+        assert errors.count() == 0, f"{name}: a cell shows an error: {errors.first.inner_text()[:1500]}"
+        for label, expected in CLICKS.get(name, []):
+            button = page.locator(f"button.jupyter-button:has-text('{label}')").first
+            button.scroll_into_view_if_needed()
+            area = button.locator("xpath=ancestor::div[contains(@class,'widget-vbox')][1]")
+            button.click()
+            clicked = time.monotonic()
+            page.wait_for_function(
+                "([el, text]) => el.innerText.includes(text)", arg=[area.element_handle(), expected],
+                timeout=30_000)
+            print(f"  clicked {label!r}: {expected!r} appeared after {time.monotonic() - clicked:.2f} s")
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"{Path(name).stem}.png"), full_page=False)
+        unknown = set(CLICKS) - set(NOTEBOOKS)
+        assert not unknown, f"CLICKS names notebooks that do not exist: {unknown}"
+    finally:
+        # shut the kernel down so its dev server ends with it
+        page.evaluate("async () => { for (const k of await (await fetch('/api/kernels')).json()) "
+                      "await fetch('/api/kernels/' + k.id, {method: 'DELETE'}); }")
+        context.close()
