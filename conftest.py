@@ -1,0 +1,53 @@
+"""Session-wide guard: no `temporal` process started during the test run may outlive it.
+
+Notebook kernels (nbval, the browser test, workshop-mode learners) and the tests' own servers all start dev
+servers; each must stop with its owner. At the end of the session we wait briefly for stragglers, then fail
+the run (and kill them) if any remain.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+
+def _temporal_pids() -> set[int]:
+    out = subprocess.run(["pgrep", "-x", "temporal"], capture_output=True, text=True).stdout
+    return {int(p) for p in out.split()}
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _leaked(before: set[int]) -> set[int]:
+    """New `temporal` processes that are orphans (parent gone) or still held by this pytest process.
+
+    Servers of other, still-running programs on the machine are none of our business.
+    """
+    return {pid for pid in _temporal_pids() - before if _parent(pid) in (1, os.getpid())}
+
+
+def pytest_sessionstart(session):
+    session.config._temporal_before = _temporal_pids()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    before = getattr(session.config, "_temporal_before", set())
+    deadline = time.monotonic() + 15
+    left = _leaked(before)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = _leaked(before)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if left:
+        if reporter:
+            reporter.write_line(f"FAILED: temporal processes outlived the test run: {sorted(left)} (killed now)", red=True)
+        subprocess.run(["kill", "-9", *map(str, left)])
+        session.exitstatus = 1
+    elif reporter:
+        reporter.write_line("no temporal process outlived the test run")
