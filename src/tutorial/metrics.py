@@ -8,6 +8,7 @@ often: an undrained buffer fills up and the core then logs "metrics buffer is fu
 from __future__ import annotations
 
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -47,13 +48,24 @@ _series: dict[tuple[str, str], _Series] = defaultdict(_Series)
 
 
 def runtime() -> Runtime:
-    """The one Runtime of this process, with metrics going to our buffer."""
+    """The one Runtime of this process, with metrics going to our buffer (drained every second)."""
     global _runtime, _buffer
     with _lock:
         if _runtime is None:
             _buffer = MetricBuffer(_BUFFER_SIZE, duration_format=MetricBufferDurationFormat.SECONDS)
             _runtime = Runtime(telemetry=TelemetryConfig(metrics=_buffer))
+            threading.Thread(target=_drain_forever, name="temporal-metrics-drain", daemon=True).start()
         return _runtime
+
+
+def _drain_forever(every_s: float = 1.0) -> None:
+    """Keep the buffer from filling while nobody reads the counters (a long burst, an idle notebook)."""
+    while True:
+        time.sleep(every_s)
+        try:
+            drain()
+        except Exception:  # never let a metrics hiccup kill the thread
+            pass
 
 
 def drain() -> int:
