@@ -155,24 +155,44 @@ async def event_types(handle: WorkflowHandle) -> list[str]:
     return list((await history_frame(handle))["type"])
 
 
-def timeline(frame: pd.DataFrame, title: str = "Event history", ax=None):
-    """A timeline: one dot per event at its time, one row per category, labelled with its type."""
+def timeline(frame: pd.DataFrame, title: str = "Event history", ax=None, gap_ms: float = 500):
+    """A timeline: one dot per event, in order, one row per kind of event; long waits are shaded and labelled.
+
+    Events are spaced by their order rather than their time, so that a burst of events stays readable;
+    every gap longer than `gap_ms` (a task waiting for a worker, a timer, a slow activity) says how long it was.
+    The x ticks are event ids: read the names in the history table beside it.
+    """
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _fig, ax = plt.subplots(figsize=(10, 3.2))
+        _fig, ax = plt.subplots(figsize=(max(6, min(16, 0.55 * len(frame) + 2)), 3.4))
     rows = list(CATEGORY_COLOURS)
-    for _, event in frame.iterrows():
+    xs = list(range(len(frame)))
+    for x, (_, event) in zip(xs, frame.iterrows()):
         y = rows.index(event["category"])
-        ax.scatter(event["ms"], y, color=CATEGORY_COLOURS[event["category"]], s=60, zorder=3)
-        ax.annotate(f"{event['id']}", (event["ms"], y), textcoords="offset points", xytext=(0, 7),
-                    ha="center", fontsize=7)
+        ax.scatter(x, y, color=CATEGORY_COLOURS[event["category"]], s=70, zorder=3)
+    ms = list(frame["ms"])
+    for x in xs[1:]:
+        wait = ms[x] - ms[x - 1]
+        if wait >= gap_ms:
+            ax.axvspan(x - 0.9, x - 0.1, color="#ffe082", alpha=0.5, zorder=1)
+            ax.text(x - 0.5, len(rows) - 0.6, f"waited\n{wait / 1000:.1f} s", ha="center", va="top", fontsize=8)
     ax.set_yticks(range(len(rows)), rows)
-    ax.set_xlabel("milliseconds since the workflow started")
+    ax.set_ylim(-0.6, len(rows) - 0.1)
+    ax.set_xticks(xs, [str(i) for i in frame["id"]], fontsize=7)
+    ax.set_xlabel(f"event id, in order (total {ms[-1] / 1000 if ms else 0:.2f} s)")
     ax.set_title(title)
-    ax.grid(axis="x", alpha=0.3)
+    ax.grid(axis="x", alpha=0.2)
     ax.figure.tight_layout()
     return ax.figure
+
+
+def styled(frame: pd.DataFrame, columns: list[str] | None = None):
+    """The history table for display: text left-aligned (summaries read like sentences), no index."""
+    shown = frame[columns] if columns else frame.drop(columns=["time", "category"], errors="ignore")
+    return shown.style.hide(axis="index").format({"ms": "{:.1f}"}, subset=[c for c in ["ms"] if c in shown]) \
+        .set_properties(**{"text-align": "left"}).set_table_styles(
+        [{"selector": "th", "props": [("text-align", "left")]}])
 
 
 def ui_url(workflow_id: str, run_id: str | None = None) -> str | None:
