@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import pandas as pd
 from temporalio.api.common.v1 import Payloads
-from temporalio.api.enums.v1 import EventType, TaskQueueKind
+from temporalio.api.enums.v1 import EventType, PendingWorkflowTaskState, TaskQueueKind
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHandle
 
@@ -222,8 +222,8 @@ async def pending_task(client: Client, handle: WorkflowHandle) -> dict[str, Any]
     return {
         "status": description.status.name if description.status else None,
         "task waiting": pending is not None,
-        "task state": pending.state and type(pending).DESCRIPTOR.fields_by_name["state"].enum_type
-        .values_by_number[pending.state].name.removeprefix("PENDING_WORKFLOW_TASK_STATE_") if pending else None,
+        "task state": PendingWorkflowTaskState.Name(pending.state).removeprefix("PENDING_WORKFLOW_TASK_STATE_")
+        if pending else None,
         "attempt": pending.attempt if pending else None,
         "history length": description.history_length,
     }
