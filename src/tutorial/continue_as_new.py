@@ -393,6 +393,108 @@ def audit(sent: list[Transaction], ledger: list[str]) -> Audit:
                  duplicated=sum(n - 1 for n in counts.values()), lost_ids=lost)
 
 
+@dataclass
+class RunInfo:
+    """One run in a continue-as-new chain, as the server recorded it."""
+
+    run_number: int
+    run_id: str
+    first_execution_run_id: str
+    continued_from: str
+    events: int
+    bytes: int
+    deposits_delivered: int  # deposit signals the server appended to this run's history
+    withdrawals_accepted: int  # withdraw updates this run accepted
+    task_failures: int  # workflow tasks the server refused (for example: new signals came while closing)
+    carried_in: int  # pending transactions in this run's input
+    carried_out: int  # pending transactions in the next run's input (0 if it did not continue)
+    closed_by: str
+
+
+def _decode_handover(client, payloads) -> Handover:
+    return client.data_converter.payload_converter.from_payloads(list(payloads.payloads), [Handover])[0]
+
+
+async def run_chain(client, workflow_id: str) -> list[RunInfo]:
+    """Every run of `workflow_id`, first to latest, read from the server's histories (not from the workflow).
+
+    Walks back from the latest run: each run's start event names the run it continued from.
+    """
+    runs: list[RunInfo] = []
+    run_id: str | None = (await client.get_workflow_handle(workflow_id).describe()).run_id
+    while run_id:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        events = list(history.events)
+        started = events[0].workflow_execution_started_event_attributes
+        handover = _decode_handover(client, started.input)
+        last = events[-1]
+        carried_out, closed_by = 0, "still running"
+        if last.HasField("workflow_execution_continued_as_new_event_attributes"):
+            carried_out = len(_decode_handover(client, last.workflow_execution_continued_as_new_event_attributes.input).pending)
+            closed_by = "continued as new"
+        elif last.HasField("workflow_execution_completed_event_attributes"):
+            closed_by = "completed"
+        elif last.HasField("workflow_execution_terminated_event_attributes"):
+            closed_by = "terminated"
+        elif last.HasField("workflow_execution_failed_event_attributes"):
+            closed_by = "failed"
+        runs.append(RunInfo(
+            run_number=handover.run_number, run_id=run_id,
+            first_execution_run_id=started.first_execution_run_id,
+            continued_from=started.continued_execution_run_id, events=len(events),
+            bytes=sum(e.ByteSize() for e in events),
+            deposits_delivered=sum(e.HasField("workflow_execution_signaled_event_attributes")
+                                   and e.workflow_execution_signaled_event_attributes.signal_name == "deposit"
+                                   for e in events),
+            withdrawals_accepted=sum(e.HasField("workflow_execution_update_accepted_event_attributes")
+                                     for e in events),
+            task_failures=sum(e.HasField("workflow_task_failed_event_attributes") for e in events),
+            carried_in=len(handover.pending), carried_out=carried_out, closed_by=closed_by,
+        ))
+        run_id = started.continued_execution_run_id or None
+    return list(reversed(runs))
+
+
+def chain_frame(runs: list[RunInfo]):
+    """The chain as a DataFrame (run ids cut to 8 characters, for reading)."""
+    import pandas as pd
+
+    frame = pd.DataFrame([r.__dict__ for r in runs])
+    for column in ("run_id", "first_execution_run_id", "continued_from"):
+        frame[column] = frame[column].str[:8]
+    return frame
+
+
+def chain_chart(runs: list[RunInfo], max_events: int, title: str = "The chain of runs"):
+    """Events per run (bars) against the demo threshold; transactions carried to the next run marked on top."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 3.4))
+    numbers = [r.run_number for r in runs]
+    ax.bar(numbers, [r.events for r in runs], color="#1f77b4", label="events in the run")
+    ax.axhline(max_events, color="#d62728", linestyle="--", label=f"demo threshold ({max_events} events)")
+    for r in runs:
+        if r.carried_out:
+            ax.annotate(f"{r.carried_out} carried →", (r.run_number, r.events), textcoords="offset points",
+                        xytext=(0, 3), ha="center", fontsize=8, color="#ff7f0e")
+    ax.set_xticks(numbers, [f"run {r.run_number}\n{r.run_id[:8]}" for r in runs], fontsize=7)
+    ax.set_ylabel("events")
+    ax.set_title(f"{title} (one workflow id; the real limit is {EVENTS_LIMIT:,} events per run)")
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def limits_table(max_events: int) -> list[dict[str, str]]:
+    """The demo threshold beside the server's real numbers."""
+    return [
+        {"what": "demo threshold (this notebook)", "events": f"{max_events:,}", "size": "-"},
+        {"what": "server suggests continue-as-new", "events": f"{SUGGEST_EVENTS:,}", "size": "4 MB"},
+        {"what": "server starts warning", "events": f"{EVENTS_WARNING:,}", "size": "10 MB"},
+        {"what": "server terminates the run", "events": f"{EVENTS_LIMIT:,}", "size": "50 MB"},
+    ]
+
+
 async def wait_until_idle(handle, timeout: float = 30.0) -> EntityStatus:
     """Query until the latest run has nothing queued and no workflow task pending (a query may lag a signal).
 
@@ -456,6 +558,7 @@ class Experiment:
     final: Account
     runs: list[RunInfo]
     expected_balance: int
+    max_events: int
     seconds: float
 
     def figures(self) -> dict[str, Any]:
@@ -479,12 +582,15 @@ async def burst_experiment(client, task_queue: str, entity: type, deposits: int,
                                          id=workflow_id, task_queue=task_queue)
     burst = await send_burst(handle, deposits, withdrawals, prefix=workflow_id[-6:], atm_callers=atm_callers,
                              on_sent=on_sent)
+    # Close only once the entity is idle: a close arriving mid-burst would end the run through the close path and
+    # hide what a continue-as-new does to its inbox.
+    await wait_until_idle(handle)
     await handle.signal("close_account")
     final = await handle.result()  # follows the chain to the last run
     return Experiment(
         entity=entity.__name__, workflow_id=workflow_id, burst=burst, audit=audit(burst.sent, list(final.applied)),
         final=final, runs=await run_chain(client, workflow_id), expected_balance=opening_balance + burst.net,
-        seconds=time.perf_counter() - started,
+        max_events=max_events, seconds=time.perf_counter() - started,
     )
 
 
