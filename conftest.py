@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+import uuid
 
 
 def _temporal_pids() -> set[int]:
@@ -24,25 +25,37 @@ def _parent(pid: int) -> int | None:
         return None
 
 
-def _leaked(before: set[int]) -> set[int]:
-    """New `temporal` processes that are orphans (parent gone) or still held by this pytest process.
+SESSION_ENV = "WORKBOOK_TEST_SESSION"
 
-    Servers of other, still-running programs on the machine are none of our business.
-    """
-    return {pid for pid in _temporal_pids() - before if _parent(pid) in (1, os.getpid())}
+
+def _ours(pid: int, token: str) -> bool:
+    """Started by this test session: the token we put in the environment is inherited by every process we
+    start (kernels, subprocesses, JupyterLab) and so by every dev server they start."""
+    try:
+        return f"{SESSION_ENV}={token}".encode() in open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+    except OSError:
+        return False
+
+
+def _leaked(before: set[int], token: str) -> set[int]:
+    """`temporal` processes this session started that are orphans or still held by this pytest process."""
+    return {pid for pid in _temporal_pids() - before
+            if _ours(pid, token) and _parent(pid) in (1, os.getpid())}
 
 
 def pytest_sessionstart(session):
     session.config._temporal_before = _temporal_pids()
+    os.environ[SESSION_ENV] = session.config._session_token = uuid.uuid4().hex
 
 
 def pytest_sessionfinish(session, exitstatus):
     before = getattr(session.config, "_temporal_before", set())
+    token = getattr(session.config, "_session_token", "")
     deadline = time.monotonic() + 15
-    left = _leaked(before)
+    left = _leaked(before, token)
     while left and time.monotonic() < deadline:
         time.sleep(0.2)
-        left = _leaked(before)
+        left = _leaked(before, token)
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if left:
         if reporter:
