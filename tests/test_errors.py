@@ -26,3 +26,27 @@ def test_plain_errors_are_one_line():
     assert explain(asyncio.TimeoutError()).startswith("Timed out")
     assert explain(ValueError("amount must be positive")) == "ValueError: amount must be positive"
     assert explain(RPCError("gone", RPCStatusCode.UNAVAILABLE, b"")).startswith("The Temporal server is not reachable")
+
+
+def test_a_failed_workflow_says_what_the_workflow_said(run, client):
+    from tutorial.basics import Greet
+    from tutorial.worker import WorkerController
+
+    w = WorkerController(client, task_queue=unique("errors"), workflows=[Greet])  # no activity registered
+    run(w.start())
+    try:
+        with pytest.raises(WorkflowFailureError) as err:
+            run(client.execute_workflow(Greet.run, "x", id=unique("greet"), task_queue=w.task_queue,
+                                        execution_timeout=__import__("datetime").timedelta(seconds=3)))
+        text = explain(err.value)
+        assert text.startswith("Workflow failed:") and "Workflow execution failed" not in text, text
+    finally:
+        run(w.stop())
+
+
+def test_a_failed_update_says_what_the_handler_said():
+    from temporalio.client import WorkflowUpdateFailedError
+    from temporalio.exceptions import ApplicationError
+
+    err = WorkflowUpdateFailedError(ApplicationError("cannot withdraw 50: balance is 10", type="InsufficientFunds"))
+    assert explain(err) == "Update rejected or failed: cannot withdraw 50: balance is 10 (InsufficientFunds)"

@@ -18,10 +18,18 @@ from .server import WorkbookError
 
 
 def _root_message(err: BaseException) -> str:
-    """The innermost failure's message: what the workflow or activity actually said."""
+    """The innermost failure's message: what the workflow, update handler or activity actually said.
+
+    Client errors (WorkflowFailureError, WorkflowUpdateFailedError) carry the failure in `.cause`;
+    failures carry theirs in `__cause__`.
+    """
     cause = err
-    while isinstance(cause, FailureError) and cause.__cause__ is not None:
-        cause = cause.__cause__
+    while True:
+        inner = getattr(cause, "cause", None) if isinstance(cause, (WorkflowFailureError, WorkflowUpdateFailedError)) \
+            else cause.__cause__ if isinstance(cause, FailureError) else None
+        if inner is None:
+            break
+        cause = inner
     if isinstance(cause, ApplicationError):
         return f"{cause.message} ({cause.type})" if cause.type else cause.message
     return str(cause) or type(cause).__name__
