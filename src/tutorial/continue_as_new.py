@@ -479,6 +479,7 @@ def chain_chart(runs: list[RunInfo], max_events: int, title: str = "The chain of
                         xytext=(0, 3), ha="center", fontsize=8, color="#ff7f0e")
     ax.set_xticks(numbers, [f"run {r.run_number}\n{r.run_id[:8]}" for r in runs], fontsize=7)
     ax.set_ylabel("events")
+    ax.set_ylim(top=max([max_events] + [r.events for r in runs]) * 1.18)
     ax.set_title(f"{title} (one workflow id; the real limit is {EVENTS_LIMIT:,} events per run)")
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
@@ -532,17 +533,19 @@ def _sample(sent: int, status: EntityStatus) -> dict[str, Any]:
             "run": status.run_number, "balance": status.balance}
 
 
-def growth_chart(samples: list[dict[str, Any]], max_events: int):
-    """History length against deposits sent, with the demo threshold."""
+def growth_chart(samples: list[dict[str, Any]]):
+    """History length and size against deposits sent."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 3))
-    ax.plot([s["deposits sent"] for s in samples], [s["history length"] for s in samples], marker="o")
-    ax.axhline(max_events, color="#d62728", linestyle="--", label=f"demo threshold ({max_events} events)")
+    sent = [s["deposits sent"] for s in samples]
+    ax.plot(sent, [s["history length"] for s in samples], marker="o", color="#1f77b4", label="events")
     ax.set_xlabel("deposits sent (signals)")
-    ax.set_ylabel("events in the history")
-    ax.set_title(f"Every message adds events (the real limit, {EVENTS_LIMIT:,}, is far above)")
-    ax.legend(fontsize=8)
+    ax.set_ylabel("events in the history", color="#1f77b4")
+    size = ax.twinx()
+    size.plot(sent, [s["history bytes"] / 1024 for s in samples], marker="s", color="#ff7f0e", label="size")
+    size.set_ylabel("history size (KiB)", color="#ff7f0e")
+    ax.set_title(f"Every message adds events and bytes (limits: {EVENTS_LIMIT:,} events, 50 MB)")
     fig.tight_layout()
     return fig
 
