@@ -249,12 +249,14 @@ def test_the_console_sends_signals_and_shows_queries(run, client):
     assert "applied" in text and console.last_state.balance == 25 and "25" in console.view.value
     assert run(console.form.submit(operation="withdraw", amount="lots")) is None  # parse refused: nothing sent
     assert console.form.sent == 1 and "whole number" in errors.explain(console.form.last_error)
-    assert "rejected 1 more" in click(run, console.bad_button)
+    assert "1 more rejected" in click(run, console.bad_button)
     frame_html = click(run, console.history_button)
     assert "WorkflowExecutionSignaled" in frame_html.data
     run(w.stop())
     assert click(run, console.refresh_button).startswith("no answer") and "No answer" in console.view.value
+    assert "not applied yet" in run(console.form.submit(operation="deposit", amount="5"))  # kept by the server
     run(w.start())
+    assert run(console.refresh()).balance == 30, "the deposit sent while the worker was stopped is applied now"
     click(run, console.close_button)
     assert console.last_state.open is False
     run(w.stop())

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -443,6 +444,24 @@ async def visibility_ms(handle: WorkflowHandle, n: int) -> list[float]:
     return [p.visible_ms for p in await signal_then_query(handle, n, at_once=False)]
 
 
+def plot_busy(idle_ms: list[float], busy_ms: list[float], noise_signals: int):
+    """One dot per deposit: how long it took to become visible with an idle and with a busy worker (C13)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 2.4))
+    for y, (values, colour) in enumerate([(idle_ms, "#1f77b4"), (busy_ms, "#d62728")]):
+        ax.scatter(values, [y] * len(values), color=colour, alpha=0.6, s=40)
+        median = statistics.median(values)
+        ax.plot([median, median], [y - 0.25, y + 0.25], color="black")
+        ax.annotate(f"median {median:.0f} ms", (median, y + 0.28), ha="center", fontsize=8)
+    ax.set_yticks([0, 1], ["idle worker", f"busy worker\n({noise_signals} noisy signals)"])
+    ax.set_ylim(-0.6, 1.8)
+    ax.set_xlim(left=0)
+    ax.set_xlabel("ms from sending a deposit until a query saw it")
+    fig.tight_layout()
+    return fig
+
+
 class Noise:
     """Keeps a worker busy: each of `handles` gets a deposit, waits until it is applied, and goes again,
     until `stop()`. One signal in flight per account, so every workflow task carries one slow handler."""
@@ -492,6 +511,17 @@ class WorkflowLogs(logging.Handler):
 async def history_length(handle: WorkflowHandle) -> int:
     """Events in the workflow's history, as the server reports it."""
     return (await handle.describe()).history_length
+
+
+async def attempted(deposit_and_confirm: Callable[..., Awaitable[Any]]) -> bool:
+    """False while the exercise's `deposit_and_confirm` is still the stub (it raises NotImplementedError)."""
+    try:
+        await deposit_and_confirm(None, 1, "probe", timeout=0.1)
+    except NotImplementedError:
+        return False
+    except Exception:
+        return True  # an attempt, even a broken one: the check will say what is wrong
+    return True
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -545,7 +575,9 @@ class AccountConsole:
         try:
             outcome = await wait_for_outcome(self.handle, request_id, timeout=self.query_timeout)
         except TimeoutError:
-            outcome = "not applied yet: the server keeps the signal until a worker runs the account"
+            self._no_answer()
+            return (f"{operation} {amount} ({request_id}): sent, not applied yet; the server keeps the signal "
+                    "until a worker runs the account")
         await self.refresh()
         return f"{operation} {amount} ({request_id}): {outcome}"
 
@@ -555,12 +587,12 @@ class AccountConsole:
         return "close signal sent"
 
     async def _bad(self) -> str:
-        before = self.last_state.rejected if self.last_state else 0
+        before = await self.refresh()
         await self.handle.signal("deposit", {"amount": "ten"})
-        state = await self.refresh()
-        if state is None:
-            return "bad payload sent; no worker answered the query yet"
-        return f"bad payload sent: rejected {state.rejected - before} more, reason: {state.last_rejection}"
+        after = await self.refresh() if before else None
+        if before is None or after is None:
+            return "bad payload sent; no worker answered the query (the server keeps the signal until one runs)"
+        return f"bad payload sent: {after.rejected - before.rejected} more rejected ({after.last_rejection})"
 
     async def _refresh_action(self) -> str:
         state = await self.refresh()
@@ -572,9 +604,7 @@ class AccountConsole:
         try:
             state = await asyncio.wait_for(self.handle.query(AccountEntity.state), self.query_timeout)
         except asyncio.TimeoutError:
-            self.view.value = (f'<div style="color:#b00020;font-family:monospace">No answer to the query within '
-                               f"{self.query_timeout:g} s: is the worker running? (Signals sent meanwhile are kept "
-                               "by the server.)</div>")
+            self._no_answer()
             return None
         except Exception as err:
             from .errors import explain
@@ -588,6 +618,11 @@ class AccountConsole:
         self.view.value = (f"<table style='font-family:monospace'>{rows}</table>"
                            f"<small>from a <code>state</code> query at {time.strftime('%H:%M:%S')} ({ms:.0f} ms)</small>")
         return state
+
+    def _no_answer(self) -> None:
+        self.view.value = (f'<div style="color:#b00020;font-family:monospace">No answer to the query within '
+                           f"{self.query_timeout:g} s: is the worker running? (Signals sent meanwhile are kept "
+                           "by the server.)</div>")
 
     async def _history(self):
         from IPython.display import HTML
