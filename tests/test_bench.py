@@ -1,0 +1,110 @@
+"""The benchmark command: one run with tiny N has every row, in its output and its CSV, and draws its chart;
+bad input gets one clear line and a non-zero exit."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import temporal_pids
+
+from tutorial import bench, server
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def command(args: list[str], **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tutorial.bench", *args], capture_output=True, text=True,
+                          cwd=ROOT, env={**os.environ, **env}, timeout=120)
+
+
+def test_a_tiny_run_has_every_row_in_its_output_csv_and_chart(run, client, tmp_path):
+    # against the session's server, as against a workshop cluster: the command must not stop it
+    address = server.server_info().address
+    done = command(["-n", "2", "--warmup", "1", "--duration", "0.2", "--out", str(tmp_path)],
+                   TEMPORAL_ADDRESS=address)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
+    for label in bench.LABELS.values():
+        assert label in out, f"missing row {label!r}"
+    assert "helpers: update via ActionForm.submit" in out and "replay: p50" in out
+    assert out.count("overloaded worker:") == len(bench.OVERLOAD_KEYS)
+    assert "throughput: update x 64" in done.stderr, "the progress line names each phase"
+
+    rows = list(csv.DictReader(open(tmp_path / "results.csv")))
+    found = {(r["section"], r["key"], r["callers"]) for r in rows}
+    expected = {("latency", key, "1") for key in bench.LABELS}
+    expected |= {("throughput", key, str(c)) for key in bench.THROUGHPUT_KEYS for c in (1, 8, 64)}
+    expected |= {("helpers", "helper_ratio", "1"), ("replay", "replay", "1")}
+    expected |= {("overloaded", key, "1") for key in bench.OVERLOAD_KEYS}
+    assert expected <= found, expected - found
+    latency = {r["key"]: r for r in rows if r["section"] == "latency"}
+    assert float(latency["floor"]["p50_x_floor"]) == 1.0
+    for key, row in latency.items():
+        assert float(row["p50_ms"]) > 0 and float(row["p95_ms"]) >= float(row["p50_ms"]), row
+    assert float(latency["query"]["events_per_op"]) == 0, "a query adds nothing to the history"
+    assert float(latency["update"]["events_per_op"]) > 0 and float(latency["per_request"]["events_per_op"]) > 0
+    throughput = [r for r in rows if r["section"] == "throughput"]
+    assert all(float(r["ops_per_s"]) > 0 and not r["note"] for r in throughput), "no errors, some progress"
+
+    png = (tmp_path / "results.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+
+    assert server.server_info().address == address
+
+    async def still_running() -> list[str]:
+        return [w.id async for w in client.list_workflows("ExecutionStatus='Running'") if "-bench-" in w.id]
+
+    for _ in range(50):  # the list is eventually consistent: give it a few seconds
+        left = run(still_running())
+        if not left:
+            break
+        run(asyncio.sleep(0.2))
+    assert left == [], f"on a shared server the command closes every entity it opened: {left[:5]}"
+
+
+def test_with_the_embedded_server_it_stops_the_server_it_started(tmp_path):
+    before = temporal_pids()
+    done = command(["-n", "1", "--warmup", "0", "--concurrency", "1", "--duration", "0.1", "--no-overload",
+                    "--out", str(tmp_path)], TEMPORAL_ADDRESS="")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "embedded dev server" in done.stdout and (tmp_path / "results.csv").exists()
+    assert temporal_pids() <= before, "the command left its temporal server behind"
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--bogus"], "unrecognized arguments: --bogus"),
+    (["-n", "0"], "must be at least 1, not 0"),
+    (["-n", "ten"], "must be a whole number, not 'ten'"),
+    (["--concurrency", "1,0"], "each must be at least 1, not 0"),
+    (["--duration", "-1"], "more than 0"),
+])
+def test_bad_options_get_one_line_and_exit_2(capsys, args, says):
+    assert bench.main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert says in err and len(err.splitlines()) == 1, err
+
+
+def test_a_server_that_is_down_gets_one_line_and_exit_1(monkeypatch, capsys):
+    monkeypatch.setenv("TEMPORAL_ADDRESS", f"127.0.0.1:{server.free_port()}")
+    assert bench.main(["-n", "1"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("bench: error: Nothing is listening at 127.0.0.1:") and len(err.splitlines()) == 1, err
+
+
+def test_settings_refuse_nonsense():
+    for bad in ({"n": 0}, {"warmup": -1}, {"concurrency": ()}, {"concurrency": (0,)}, {"duration": 0},
+                {"overload_reps": 0}):
+        with pytest.raises(ValueError):
+            bench.Settings(**bad)
+    assert bench.Settings(concurrency=(8, 1, 8)).concurrency == (1, 8)
+
+
+def test_percentile_interpolates():
+    assert bench.percentile([4, 1, 3, 2], 50) == 2.5
+    assert bench.percentile([1, 2, 3, 4, 5], 95) == pytest.approx(4.8)
+    assert bench.percentile([7], 95) == 7
