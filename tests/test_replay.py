@@ -58,12 +58,12 @@ def test_restart_evicts_and_the_next_task_replays_to_the_same_state(run, client)
         run(a.signal(Ledger.deposit, amount))
         run(settle(a))
     before = run(a.query(Ledger.state))
-    assert w.replays(a.id) == 0 and replay.cached_workflow_ids(w) == [a.id]
+    assert w.replays(a.id) == 0 and w.cached_ids() == [a.id]
     length = run(a.describe()).history_length
 
     mark = logs.mark()
     run(w.restart())
-    assert replay.cached_workflow_ids(w) == []  # the new worker holds nothing
+    assert w.cached_ids() == []  # the new worker holds nothing
     after = run(a.query(Ledger.state))  # a task for A: the worker must rebuild it first
     assert after == before
     assert w.replays(a.id) == 1

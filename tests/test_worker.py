@@ -43,7 +43,9 @@ def test_the_cache_keeps_state_and_a_restart_forces_a_replay(run, client):
         run(handle.signal(Counter.add, 2))
     assert run(handle.query(Counter.current)) == 6
     assert w.replays(handle.id) == 0, "while cached, the worker never replays"
+    assert w.cached_ids() == [handle.id] and w.cache().cache_size == 1
     run(w.restart())
+    assert w.cached_ids() == [], "a restarted worker starts with an empty cache"
     run(handle.signal(Counter.add, 1))
     assert run(handle.query(Counter.current)) == 7
     assert w.replays(handle.id) == 1, "after a restart the next task replays the history once"

@@ -207,20 +207,6 @@ async def settle(handle, timeout: float = 20.0) -> int:
         await asyncio.sleep(0.01)
 
 
-def cached_workflow_ids(controller) -> list[str]:
-    """Workflow ids the controller's worker holds in its cache right now ([] when stopped).
-
-    Read from the SDK worker's own table of live workflow objects, which is exact at every moment; the metric
-    gauge `temporal_sticky_cache_size` is only reported when it changes, so it still shows the old worker's
-    value right after a restart."""
-    if not controller.running or controller.worker is None:
-        return []
-    running = getattr(getattr(controller.worker, "_workflow_worker", None), "_running_workflows", None)
-    if running is None:  # a future SDK renamed it: fall back to the gauge, without ids
-        return ["?"] * int(controller.cache().cache_size)
-    return [entry.workflow_id for entry in list(running.values())]
-
-
 # ---------------------------------------------------------------------------------------------------------
 # The live counters, and the play area around them.
 
@@ -263,7 +249,7 @@ class CacheBoard:
     def refresh(self, label: str) -> Step:
         """Read the counters now, add a row, redraw; returns the step (its `delta` is what this step did)."""
         counters = self.controller.cache()
-        cached = tuple(self.name(wid) for wid in cached_workflow_ids(self.controller))
+        cached = tuple(self.name(wid) for wid in self.controller.cached_ids())
         step = Step(label, cached, counters, counters.minus(self._last))
         self._last = counters
         self.steps.append(step)

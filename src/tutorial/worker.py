@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -184,9 +185,24 @@ class WorkerController:
         """How many times this controller's workers rebuilt a workflow by replaying its history."""
         return sum(1 for load in self.loads if load.replaying and workflow_id in (None, load.workflow_id))
 
+    def cached_ids(self) -> list[str]:
+        """Workflow ids this worker holds in its cache right now ([] when stopped).
+
+        Read from the SDK worker's own table of live workflow objects, which is exact at every moment; the
+        metric gauge `temporal_sticky_cache_size` is only reported when it changes, so right after a restart
+        it still shows the old worker's value.
+        """
+        if not self.running or self.worker is None:
+            return []
+        running = getattr(getattr(self.worker, "_workflow_worker", None), "_running_workflows", None)
+        if running is None:  # a future SDK renamed it: fall back to the gauge, without ids
+            return ["?"] * int(metrics.gauge(metrics.CACHE_SIZE, self.task_queue))
+        return [entry.workflow_id for entry in list(running.values())]
+
     def cache(self) -> metrics.CacheCounters:
-        """The cache counters for this worker's task queue (replays counted by our interceptor)."""
-        return metrics.cache_counters(self.task_queue, replays=self.replays())
+        """The cache counters for this worker (size exact from the worker; replays counted by our interceptor)."""
+        counters = metrics.cache_counters(self.task_queue, replays=self.replays())
+        return dataclasses.replace(counters, cache_size=len(self.cached_ids()))
 
     async def __aenter__(self) -> "WorkerController":
         return await self.start()
