@@ -181,7 +181,7 @@ class AccountEntity:
         if not self.account.open:
             self._reject("close", "account is already closed")
             return
-        self._close(reason if isinstance(reason, str) and reason else "closed by the owner")
+        self._close(reason[:200] if isinstance(reason, str) and reason else "closed by the owner")
 
     @workflow.signal(dynamic=True)
     def unknown_signal(self, name: str, args: Sequence[RawValue]) -> None:
