@@ -93,6 +93,16 @@ def test_the_safe_entity_loses_nothing_in_a_burst_of_1000_signals_and_concurrent
     assert sum(r.deposits_delivered for r in exp.runs) == 1_000
 
 
+def test_updates_alone_fill_a_history_too(run, client, worker):
+    exp = run(can.burst_experiment(client, worker.task_queue, can.SafeAccount, 0, 20, max_events=60, atm_callers=1))
+    events = sum(r.events for r in exp.runs)
+    print("updates only:", exp.line(), f"({events / 20:.1f} events per withdrawal)")
+    assert len(exp.runs) >= 2 and all(r.deposits_delivered == 0 for r in exp.runs)
+    assert sum(r.withdrawals_accepted for r in exp.runs) == 20 and events >= 20 * 4
+    assert exp.audit.lost == 0 and exp.audit.duplicated == 0 and exp.burst.update_errors == []
+    assert exp.final.balance == 1_000 - 20
+
+
 def test_an_update_in_flight_fails_at_its_caller_when_the_run_does_not_wait(run, client, worker):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
