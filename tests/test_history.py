@@ -56,3 +56,13 @@ def test_pending_task_and_pollers_show_a_task_waiting_for_a_worker(run, client):
     assert state["status"] == "RUNNING" and state["task waiting"] and state["task state"] == "SCHEDULED"
     assert run(history.pollers(client, queue)) == []
     run(handle.terminate("test over"))
+
+
+def test_a_failed_workflow_task_names_its_cause():
+    from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
+    from temporalio.api.history.v1 import HistoryEvent, WorkflowTaskFailedEventAttributes
+
+    event = HistoryEvent(event_id=5, event_type=EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+                         workflow_task_failed_event_attributes=WorkflowTaskFailedEventAttributes(
+                             cause=WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND))
+    assert history.summary(event) == "UNHANDLED_COMMAND"

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import pandas as pd
 from temporalio.api.common.v1 import Payloads
-from temporalio.api.enums.v1 import EventType, PendingWorkflowTaskState, TaskQueueKind
+from temporalio.api.enums.v1 import EventType, PendingWorkflowTaskState, TaskQueueKind, WorkflowTaskFailedCause
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHandle
 
@@ -88,7 +88,8 @@ def summary(event: HistoryEvent) -> str:
     if t in ("WorkflowTaskStarted", "ActivityTaskStarted"):
         return f"picked up by {a.identity}"
     if t == "WorkflowTaskFailed":
-        return f"{a.failure.message[:160]}"
+        cause = WorkflowTaskFailedCause.Name(a.cause).removeprefix("WORKFLOW_TASK_FAILED_CAUSE_")
+        return f"{cause}: {a.failure.message[:140]}" if a.failure.message else cause
     if t == "WorkflowExecutionSignaled":
         return f"signal {a.signal_name}({_args(a.input)})"
     if t == "WorkflowExecutionUpdateAccepted":
