@@ -50,3 +50,28 @@ def test_a_failed_update_says_what_the_handler_said():
 
     err = WorkflowUpdateFailedError(ApplicationError("cannot withdraw 50: balance is 10", type="InsufficientFunds"))
     assert explain(err) == "Update rejected or failed: cannot withdraw 50: balance is 10 (InsufficientFunds)"
+
+
+def test_a_query_nobody_answers_says_no_worker(run, client):
+    from datetime import timedelta
+
+    from tutorial.basics import Counter
+
+    handle = run(client.start_workflow(Counter.run, id=unique("lonely"), task_queue=unique("no-worker")))
+    with pytest.raises(RPCError) as err:
+        run(handle.query(Counter.current, rpc_timeout=timedelta(seconds=1)))
+    assert explain(err.value).startswith("No worker answered in time"), explain(err.value)
+    run(handle.terminate())
+
+
+def test_a_reused_id_says_so(run, client):
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+
+    from tutorial.basics import Counter
+
+    workflow_id, queue = unique("twice"), unique("no-worker")
+    handle = run(client.start_workflow(Counter.run, id=workflow_id, task_queue=queue))
+    with pytest.raises(WorkflowAlreadyStartedError) as err:
+        run(client.start_workflow(Counter.run, id=workflow_id, task_queue=queue))
+    assert workflow_id in explain(err.value) and "already exists" in explain(err.value)
+    run(handle.terminate())

@@ -11,7 +11,7 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
-from temporalio.exceptions import ApplicationError, FailureError, TemporalError
+from temporalio.exceptions import ApplicationError, FailureError, TemporalError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from .server import WorkbookError
@@ -41,6 +41,9 @@ def explain(err: BaseException) -> str:
         return str(err)
     if isinstance(err, (asyncio.TimeoutError, TimeoutError)):
         return "Timed out: nothing answered in time (is a worker running for this task queue?)."
+    if isinstance(err, WorkflowAlreadyStartedError):
+        return (f"A workflow with id {err.workflow_id} already exists, or has closed and its id may not be "
+                "reused: pick another id, or use the running one.")
     if isinstance(err, WorkflowUpdateRPCTimeoutOrCancelledError):
         return "The update was not accepted in time: no worker ran it (is the worker stopped?)."
     if isinstance(err, WorkflowUpdateFailedError):
@@ -56,6 +59,8 @@ def explain(err: BaseException) -> str:
             return f"Not found: {err.message} (wrong workflow id, or it has closed?)"
         if err.status == RPCStatusCode.ALREADY_EXISTS:
             return f"Already exists: {err.message}"
+        if err.status == RPCStatusCode.CANCELLED and "timeout" in err.message.lower():
+            return "No worker answered in time (is the worker running for this task queue?)."
         if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
             return "The Temporal server is not reachable. Run the `client = await connect()` cell again."
         if err.status == RPCStatusCode.INVALID_ARGUMENT:
