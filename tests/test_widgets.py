@@ -87,3 +87,12 @@ def test_progress_reaches_its_total():
         bar.step()
     bar.finish()
     assert bar.bar.value == 10 and bar.bar.bar_style == "success"
+
+
+def test_an_action_that_waits_forever_is_given_up_with_a_message(run):
+    async def wait_for_a_stopped_worker():
+        await asyncio.sleep(3600)
+
+    button = widgets.ActionButton("Wait", wait_for_a_stopped_worker, timeout=0.2)
+    assert run(button.result()) is None
+    assert "Timed out" in shown(button.output) and not button.button.disabled

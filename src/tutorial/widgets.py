@@ -42,11 +42,15 @@ class ActionButton:
     """A button that runs `action()` (a coroutine function) and shows its result or a short error.
 
     While the action runs the button is disabled and says so, so a double click cannot start it twice.
+    An action that takes longer than `timeout` seconds (a workflow waiting for a stopped worker, say) is
+    given up with a message that says so, and the button works again.
     """
 
     def __init__(self, description: str, action: Action, *, show: Callable[[Any], str] = _format,
-                 button_style: str = "primary", tooltip: str = "", clear: bool = True):
+                 button_style: str = "primary", tooltip: str = "", clear: bool = True,
+                 timeout: float | None = 30.0):
         self.action = action
+        self.timeout = timeout  # a click never hangs: after this many seconds it says why it gave up
         self.show = show
         self.clear = clear
         self.button = widgets.Button(description=description, button_style=button_style, tooltip=tooltip,
@@ -78,7 +82,7 @@ class ActionButton:
             self.output.clear_output()
         started = time.perf_counter()
         try:
-            self.last_result = await self.action()
+            self.last_result = await asyncio.wait_for(self.action(), self.timeout)
             self.last_error = None
             elapsed = (time.perf_counter() - started) * 1000
             message(self.output, f"{self.show(self.last_result)} <small>({elapsed:.0f} ms)</small>")
@@ -103,14 +107,14 @@ class ActionForm:
 
     def __init__(self, description: str, fields: dict[str, str], action: Action, *,
                  parse: Callable[[dict[str, str]], dict[str, Any]] | None = None,
-                 show: Callable[[Any], str] = _format):
+                 show: Callable[[Any], str] = _format, timeout: float | None = 30.0):
         self.inputs = {name: widgets.Text(value=str(default), description=name,
                                           layout=widgets.Layout(width="260px"))
                        for name, default in fields.items()}
         self.parse = parse or (lambda values: values)
         self.sent = 0
         self._action = action
-        self.button = ActionButton(description, self._submit, show=show)
+        self.button = ActionButton(description, self._submit, show=show, timeout=timeout)
         self.widget = widgets.VBox([widgets.HBox(list(self.inputs.values())), self.button.widget])
 
     def _ipython_display_(self) -> None:
