@@ -79,6 +79,8 @@ SHORT = {  # the chart's labels
     "update_raw": "update, raw SDK (paired)",
     "update_helper": "update, ActionForm (paired)",
 }
+EVENT_LABELS = {"per_request": "per-\nrequest", "signal": "signal", "signal_query": "signal\n+ query",
+                "query": "query", "update": "update", "update_with_start": "update-\nwith-start"}
 THROUGHPUT_KEYS = ("floor", "per_request", "signal", "signal_query", "query", "update", "update_with_start")
 OVERLOAD_KEYS = ("update", "signal_query")
 CSV_FIELDS = ("section", "key", "interaction", "callers", "n", "p50_ms", "p95_ms", "p50_x_floor", "p95_x_floor",
@@ -113,11 +115,12 @@ class Settings:
         self.concurrency = tuple(sorted(set(self.concurrency)))
 
     def units(self) -> int:
-        """Progress units: one per latency repetition, 20 per throughput cell, 10 per overload row, 20 replay."""
+        """Progress units: one per latency repetition, 20 per throughput cell, one per overloaded repetition,
+        two per replayed history."""
         reps = self.warmup + self.n
         latency = reps * (len(LABELS) - 2) + 2 * reps
         overload = len(OVERLOAD_KEYS) * self.overload_reps if self.overload else 0
-        return latency + 20 * len(THROUGHPUT_KEYS) * len(self.concurrency) + overload + 20
+        return latency + 20 * len(THROUGHPUT_KEYS) * len(self.concurrency) + overload + 2 * 12
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -171,6 +174,8 @@ class Results:
     throughput: dict[tuple[str, int], Throughput] = field(default_factory=dict)
     replay_ms_per_1000: list[float] = field(default_factory=list)
     replay_events: list[int] = field(default_factory=list)
+    replay_ms: list[float] = field(default_factory=list)  # one per replay, beside its history's length
+    replay_per_1000_events: list[int] = field(default_factory=list)  # lengths behind replay_ms_per_1000
     replay_fixed_ms: float = 0.0  # one replay of the shortest history: mostly the replayer's start-up
     overloaded: dict[str, Latency] = field(default_factory=dict)
     seconds: float = 0.0
@@ -188,10 +193,15 @@ class Results:
         return self.latency["update_helper"].p50 / self.latency["update_raw"].p50
 
     @property
-    def helper_paired_overhead(self) -> float:
-        """Median of (helper - raw) over interleaved pairs, as a fraction of the raw p50: drift cancels out."""
+    def helper_paired_overhead_ms(self) -> float:
+        """Median of (helper - raw) over interleaved pairs, in ms: what the helpers add, with drift cancelled."""
         raw, helper = self.latency["update_raw"].samples_ms, self.latency["update_helper"].samples_ms
-        return percentile([h - r for h, r in zip(helper, raw)], 50) / self.latency["update_raw"].p50
+        return percentile([h - r for h, r in zip(helper, raw)], 50)
+
+    @property
+    def helper_paired_overhead(self) -> float:
+        """The paired overhead as a fraction of the raw update's p50."""
+        return self.helper_paired_overhead_ms / self.latency["update_raw"].p50
 
     @property
     def replay_p50(self) -> float:
@@ -239,9 +249,10 @@ class Results:
                          "p50_x_floor": round(self.x_floor(self.replay_p50), 2),
                          "p95_x_floor": round(self.x_floor(self.replay_p95), 2), "ops_per_s": "",
                          "x_floor": round(self.x_floor(self.replay_p50), 2), "events_per_op": "",
-                         "note": f"histories of {min(self.replay_events)}-{max(self.replay_events)} events, each "
-                                 f"replayed twice; start-up included (a {self.replay_fixed_ms:.0f} ms "
-                                 f"replay of the shortest history)"})
+                         "note": f"histories of {min(self.replay_per_1000_events)}-"
+                                 f"{max(self.replay_per_1000_events)} events, each replayed twice, start-up "
+                                 f"included; the shortest ({min(self.replay_events)} events) took "
+                                 f"{min(self.replay_ms):.0f} ms"})
         for key, lat in self.overloaded.items():
             row = latency_row("overloaded", lat, f"{LABELS[key]} · overloaded worker",
                               f"{self.overload_ratio(key):.1f}x the normal worker's p50")
@@ -490,23 +501,28 @@ async def _throughput(bench: _Bench, key: str, callers: int, pool: list[_Entity]
 
 async def _replay(client: Client, handles: list[WorkflowHandle], results: Results, progress: Any) -> None:
     """Fetch histories and time `Replayer.replay_workflow` on each, twice: the work a worker does to rebuild a
-    workflow after an eviction. Only histories of REPLAY_MIN_EVENTS or more count (for shorter ones the
-    replayer's own start-up dominates); if there are none, the longest one."""
+    workflow after an eviction. Every replay is kept (`replay_events`, `replay_ms`); the per-1,000-events figures
+    come from histories of REPLAY_MIN_EVENTS or more (in shorter ones the replayer's own start-up dominates),
+    or from the longest one if none is that long."""
     histories = [await h.fetch_history() for h in handles]
     histories.sort(key=lambda h: len(h.events))
     replayer = Replayer(workflows=WORKFLOWS, runtime=metrics.runtime())
     started = time.perf_counter()
     await replayer.replay_workflow(histories[0])  # warm-up: the sandbox imports the workflow module once
     results.replay_fixed_ms = (time.perf_counter() - started) * 1000
-    measured = [h for h in histories if len(h.events) >= REPLAY_MIN_EVENTS][:6] or histories[-1:]
-    for history in measured:
+    longest = len(histories[-1].events)
+    for history in histories:
+        events = len(history.events)
         for _ in range(2):
             started = time.perf_counter()
             await replayer.replay_workflow(history)  # raises if the code no longer matches the history
             ms = (time.perf_counter() - started) * 1000
-            results.replay_ms_per_1000.append(ms * 1000 / len(history.events))
-            results.replay_events.append(len(history.events))
-    progress.step(20)
+            results.replay_events.append(events)
+            results.replay_ms.append(ms)
+            if events >= REPLAY_MIN_EVENTS or events == longest:
+                results.replay_ms_per_1000.append(ms * 1000 / events)
+                results.replay_per_1000_events.append(events)
+        progress.step(2)
 
 
 async def _overload(client: Client, normal: _Bench, s: Settings, results: Results, progress: Any) -> None:
@@ -633,6 +649,107 @@ async def run(client: Client, settings: Settings | None = None, *, progress: Any
     return results
 
 
+# ------------------------------------------------------------------------------------------ choosing a pattern
+
+PATTERNS = {
+    "workflow-per-request + database": {
+        "seed: advantages": "short workflows, so changing workflow code is easy (C6); never meets the history "
+                            "limit (C7)",
+        "seed: disadvantages": "the entity's status lives in a separate database: send the request, update the "
+                               "db, reply (C8)",
+        "use it when": "requests are independent and the state belongs in a database other systems read; "
+                       "you change the workflow code often; each request may cost a whole workflow",
+    },
+    "entity: signal + query": {
+        "seed: advantages": "timers, cancellation; runs for ever; the workflow is the source of truth (C10)",
+        "seed: disadvantages": "asynchronous: a query right after a signal may not see it, so ask again (C11); "
+                               "needs continue-as-new (C12); worker load delays it (C13)",
+        "use it when": "callers fire and forget (the cheapest write to accept) and readers can wait a moment; "
+                       "the entity needs timers or cancellation",
+    },
+    "entity: update (+ update-with-start)": {
+        "seed: advantages": "synchronous: changes state and returns the result (C14); timers, runs for ever, "
+                            "source of truth",
+        "seed: disadvantages": "needs continue-as-new (C15); worker load delays it (C13)",
+        "use it when": "the caller needs the result or a rejection now (validators keep bad requests out of "
+                       "the history); update-with-start creates the entity on first use",
+    },
+    "long-lived entity + continue-as-new": {
+        "seed: advantages": "keeps the history, and the replay after every eviction, short for an entity that "
+                            "lives for ever",
+        "seed: disadvantages": "must handle pending signals and updates before continuing as new (C12, C15)",
+        "use it when": "always, for an entity of either kind that lives long: continue well before the warning",
+    },
+}
+
+
+def decision_table(results: Results):
+    """The seed's advantages and disadvantages of each pattern beside this run's figures (a DataFrame)."""
+    import pandas as pd
+
+    r = results
+    lat = r.latency
+    top = r.settings.concurrency[-1]
+
+    def ms(key: str) -> str:
+        return f"{lat[key].p50:.1f} ms ({r.x_floor(lat[key].p50):.0f}x floor)"
+
+    def per_s(key: str) -> str:
+        return f"{r.throughput[(key, top)].per_s:.0f}/s" if (key, top) in r.throughput else "not measured"
+
+    def changes_until_warning(key: str) -> str:
+        events = lat[key].events_per_op or 0
+        return f"{HISTORY_WARN_EVENTS / events:,.0f}" if events else "never"
+
+    def replay_at(events: float) -> str:
+        return f"{r.replay_p50 * events / 1000:,.0f} ms" if r.replay_ms_per_1000 else "not measured"
+
+    def overload(key: str) -> str:
+        return f"{r.overload_ratio(key):.1f}x slower" if key in r.overloaded else "not measured"
+
+    per_request_events = lat["per_request"].events_per_op or 0
+    measured = {
+        "workflow-per-request + database": {
+            "a change (p50)": ms("per_request"),
+            "a read (p50)": "a database read (not a Temporal call)",
+            f"changes/s, {top} callers": per_s("per_request"),
+            "history events per change": f"{per_request_events:.0f} in a new workflow each time",
+            "changes until the 10,240-event warning": "never: every request starts a fresh history",
+            "replay after an eviction": replay_at(per_request_events) + " (one short history)",
+            "on an overloaded worker": "not measured here (two workflow tasks and an activity per request)",
+        },
+        "entity: signal + query": {
+            "a change (p50)": f"accepted {ms('signal')}; visible {ms('signal_query')}",
+            "a read (p50)": ms("query"),
+            f"changes/s, {top} callers": f"accepted {per_s('signal')}; visible {per_s('signal_query')}",
+            "history events per change": f"{lat['signal_query'].events_per_op or 0:.1f}",
+            "changes until the 10,240-event warning": changes_until_warning("signal_query"),
+            "replay after an eviction": f"{replay_at(HISTORY_WARN_EVENTS)} at the warning",
+            "on an overloaded worker": overload("signal_query"),
+        },
+        "entity: update (+ update-with-start)": {
+            "a change (p50)": f"{ms('update')}; with start {ms('update_with_start')}",
+            "a read (p50)": ms("query"),
+            f"changes/s, {top} callers": per_s("update"),
+            "history events per change": f"{lat['update'].events_per_op or 0:.1f}",
+            "changes until the 10,240-event warning": changes_until_warning("update"),
+            "replay after an eviction": f"{replay_at(HISTORY_WARN_EVENTS)} at the warning",
+            "on an overloaded worker": overload("update"),
+        },
+        "long-lived entity + continue-as-new": {
+            "a change (p50)": "as the entity it wraps",
+            "a read (p50)": ms("query"),
+            f"changes/s, {top} callers": "as the entity it wraps",
+            "history events per change": "as the entity; reset to a handful at each new run",
+            "changes until the 10,240-event warning": "never, if it continues as new in time",
+            "replay after an eviction": f"at most {replay_at(4096)} (continuing at the server's 4,096-event hint)",
+            "on an overloaded worker": "as the entity it wraps",
+        },
+    }
+    rows = [{"pattern": name, **measured[name], **PATTERNS[name]} for name in PATTERNS]
+    return pd.DataFrame(rows)
+
+
 # ------------------------------------------------------------------------------------------ output
 
 
@@ -666,10 +783,12 @@ def report(results: Results) -> str:
     verdict = "OK" if r.helper_ratio < HELPER_LIMIT else f"OVER the {HELPER_LIMIT - 1:.0%} budget"
     lines.append(f"helpers: update via ActionForm.submit p50 {r.latency['update_helper'].p50:.2f} ms, raw SDK "
                  f"{r.latency['update_raw'].p50:.2f} ms: ratio {r.helper_ratio:.3f} (paired median "
-                 f"{r.helper_paired_overhead:+.1%}) {verdict}")
+                 f"{r.helper_paired_overhead:+.1%}, {r.helper_paired_overhead_ms:+.2f} ms) {verdict}")
     if r.replay_ms_per_1000:
-        lines.append(f"replay: p50 {r.replay_p50:.1f} ms per 1,000 events (p95 {r.replay_p95:.1f}) over "
-                     f"{len(r.replay_ms_per_1000)} histories of {min(r.replay_events)}-{max(r.replay_events)} events")
+        lines.append(f"replay: p50 {r.replay_p50:.1f} ms per 1,000 events (p95 {r.replay_p95:.1f}), "
+                     f"{len(r.replay_ms_per_1000)} replays of histories of {min(r.replay_per_1000_events)}-"
+                     f"{max(r.replay_per_1000_events)} events; the shortest history ({min(r.replay_events)} events) "
+                     f"took {min(r.replay_ms):.0f} ms")
     for key, lat in r.overloaded.items():
         lines.append(f"overloaded worker: {LABELS[key]} p50 {lat.p50:.1f} ms, p95 {lat.p95:.1f} ms: "
                      f"{r.overload_ratio(key):.1f}x the normal worker ({lat.note})")
@@ -730,8 +849,7 @@ def chart(results: Results):
     ax3.bar(range(len(event_keys)), events, color="#9467bd")
     for i, e in enumerate(events):
         ax3.annotate(f"{e:.1f}", (i, e), xytext=(0, 3), textcoords="offset points", ha="center", fontsize=8)
-    ax3.set_xticks(range(len(event_keys)), [SHORT[k].replace(": ", "\n").replace(", ", "\n") for k in event_keys],
-                   fontsize=7)
+    ax3.set_xticks(range(len(event_keys)), [EVENT_LABELS[k] for k in event_keys], fontsize=8)
     ax3.set_ylabel("history events added per interaction")
     title = "History events per interaction"
     if r.replay_ms_per_1000:
