@@ -780,10 +780,13 @@ def report(results: Results) -> str:
             r.throughput[(key, c)].errors for c in callers) else ""
         lines.append(f"{LABELS[key]:<52}{cells}{x:>14.1f}{errors}")
     lines.append("")
-    verdict = "OK" if r.helper_ratio < HELPER_LIMIT else f"OVER the {HELPER_LIMIT - 1:.0%} budget"
+    # the verdict uses the paired median: each pair ran at the same moment, so the machine's drift cancels out
+    verdict = ("under" if r.helper_paired_overhead < HELPER_LIMIT - 1 else "OVER") + \
+        f" the {HELPER_LIMIT - 1:.0%} budget"
     lines.append(f"helpers: update via ActionForm.submit p50 {r.latency['update_helper'].p50:.2f} ms, raw SDK "
-                 f"{r.latency['update_raw'].p50:.2f} ms: ratio {r.helper_ratio:.3f} (paired median "
-                 f"{r.helper_paired_overhead:+.1%}, {r.helper_paired_overhead_ms:+.2f} ms) {verdict}")
+                 f"{r.latency['update_raw'].p50:.2f} ms (ratio of p50s {r.helper_ratio:.3f}); the helpers add "
+                 f"{r.helper_paired_overhead_ms:+.2f} ms = {r.helper_paired_overhead:+.1%} (median of "
+                 f"{len(r.latency['update_raw'].samples_ms)} interleaved pairs): {verdict}")
     if r.replay_ms_per_1000:
         lines.append(f"replay: p50 {r.replay_p50:.1f} ms per 1,000 events (p95 {r.replay_p95:.1f}), "
                      f"{len(r.replay_ms_per_1000)} replays of histories of {min(r.replay_per_1000_events)}-"
