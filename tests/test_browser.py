@@ -24,15 +24,25 @@ ROOT = Path(__file__).parent.parent
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = ROOT / "build" / "screenshots"
 
-# For each notebook: buttons to click after "Run All", and the text each click must make appear.
+# For each notebook: buttons to click, and the text each click must make appear in that button's output.
+# The test runs every cell above the notebook's "Clean up" section (so workers run and entities are open),
+# clicks, then runs the rest. "✔" is the widget kit's success mark.
 CLICKS: dict[str, list[tuple[str, str]]] = {
     "setup_check.ipynb": [],
     "00_how_temporal_runs_your_code.ipynb": [
-        ("Start worker", "worker RUNNING"),
+        ("add 1", "the counter now reads"),
         ("Start a Greet workflow", "Started"),
         ("Stop worker", "worker STOPPED"),
+        ("Start worker", "worker RUNNING"),
     ],
+    "01_workflow_per_request.ipynb": [("Send request", "✔")],
+    "02_signals_and_queries.ipynb": [("Send", "✔"), ("Refresh view", "view refreshed"),
+                                     ("Send a bad payload", "more rejected")],
+    "03_workflow_update.ipynb": [("Send update", "✔")],
+    "04_cache_eviction_and_replay.ipynb": [("Deposit 1 → A", "✔"), ("Restart worker", "✔")],
+    "05_continue_as_new.ipynb": [("Set the threshold", "✔"), ("Send a burst", "✔"), ("Show the run chain", "✔")],
 }
+CLEAN_UP_HEADING = "Clean up"
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed "
                                 "(./workbook.sh test installs it)")
@@ -55,6 +65,9 @@ def lab(tmp_path_factory):
     settings = home / "config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false", "checkForUpdates": false}')
+    notebook_settings = settings.parent / "notebook-extension"
+    notebook_settings.mkdir(parents=True)  # every cell in the DOM, so the test can find any of them
+    (notebook_settings / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
 
     port, token = free_port(), secrets.token_hex(16)
     jupyter = Path(sys.executable).parent / "jupyter"
@@ -101,9 +114,10 @@ def wait_idle(page, timeout_s: float) -> None:
         timeout=timeout_s * 1000)
 
 
-def run_all(page, timeout_s: float = 240) -> None:
-    page.click("text=Run", timeout=10_000)  # the Run menu
-    page.click("li[data-command='runmenu:run-all']", timeout=10_000)
+def run_command(page, command: str, timeout_s: float = 240) -> None:
+    """Run a Run-menu command (e.g. runmenu:run-all) and wait until no cell is still running."""
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^Run$")).click(timeout=10_000)
+    page.click(f"li[data-command='{command}']", timeout=10_000)
     time.sleep(1)
     page.wait_for_function(
         "() => [...document.querySelectorAll('.jp-InputPrompt')].every(p => !p.innerText.includes('*'))",
@@ -111,7 +125,23 @@ def run_all(page, timeout_s: float = 240) -> None:
     wait_idle(page, 60)
 
 
+def select_clean_up(page) -> bool:
+    """Select the notebook's "Clean up" heading cell; False if it has none."""
+    heading = page.locator(f".jp-NotebookPanel:visible .jp-MarkdownCell h2:has-text('{CLEAN_UP_HEADING}')")
+    if heading.count() == 0:
+        return False
+    heading.first.scroll_into_view_if_needed()
+    heading.first.click()
+    page.keyboard.press("Escape")  # command mode, the cell stays selected
+    return True
+
+
 NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
+
+
+def assert_no_error(page, name: str) -> None:
+    errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']")
+    assert errors.count() == 0, f"{name}: a cell shows an error: {errors.first.inner_text()[:1500]}"
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -120,23 +150,36 @@ def test_notebook_in_jupyterlab(lab, browser, name):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     try:
-        page.goto(f"{base}/lab/tree/{name}?token={token}", timeout=60_000)
+        # a workspace of its own, so that tabs of earlier notebooks are not restored beside this one
+        page.goto(f"{base}/lab/workspaces/{Path(name).stem}/tree/{name}?reset&token={token}", timeout=60_000)
         wait_idle(page, 90)
         started = time.monotonic()
-        run_all(page)
-        print(f"{name}: all cells ran in the browser in {time.monotonic() - started:.1f} s")
-        errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']")
-        assert errors.count() == 0, f"{name}: a cell shows an error: {errors.first.inner_text()[:1500]}"
+        has_clean_up = select_clean_up(page)
+        run_command(page, "notebook:run-all-above" if has_clean_up else "runmenu:run-all")
+        print(f"{name}: cells ran in the browser in {time.monotonic() - started:.1f} s")
+        assert_no_error(page, name)
         for label, expected in CLICKS.get(name, []):
-            button = page.locator(f"button.jupyter-button:has-text('{label}')").first
+            button = page.locator(f".jp-NotebookPanel:visible button.jupyter-button:has-text('{label}')").first
             button.scroll_into_view_if_needed()
             area = button.locator("xpath=ancestor::div[contains(@class,'widget-vbox')][1]")
             button.click()
             clicked = time.monotonic()
-            page.wait_for_function(
-                "([el, text]) => el.innerText.includes(text)", arg=[area.element_handle(), expected],
-                timeout=30_000)
+            try:
+                page.wait_for_function(
+                    "([el, text]) => { const outs = el.querySelectorAll('.jp-OutputArea-output');"
+                    " const last = outs.length ? outs[outs.length - 1].innerText : '';"
+                    " return last.includes(text) && !last.includes('✖'); }",
+                    arg=[area.element_handle(), expected], timeout=60_000)
+            except Exception:
+                SHOTS.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(SHOTS / f"{Path(name).stem}-FAILED.png"))
+                raise AssertionError(f"{name}: clicking {label!r} did not show {expected!r}; "
+                                     f"it showed: {area.inner_text()[:500]!r}") from None
             print(f"  clicked {label!r}: {expected!r} appeared after {time.monotonic() - clicked:.2f} s")
+        if has_clean_up:
+            select_clean_up(page)
+            run_command(page, "notebook:run-all-below")
+            assert_no_error(page, name)
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / f"{Path(name).stem}.png"), full_page=False)
         unknown = set(CLICKS) - set(NOTEBOOKS)

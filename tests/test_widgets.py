@@ -96,3 +96,16 @@ def test_an_action_that_waits_forever_is_given_up_with_a_message(run):
     button = widgets.ActionButton("Wait", wait_for_a_stopped_worker, timeout=0.2)
     assert run(button.result()) is None
     assert "Timed out" in shown(button.output) and not button.button.disabled
+
+
+def test_each_click_replaces_the_previous_message(run):
+    results = iter(["first", "second"])
+
+    async def action():
+        return next(results)
+
+    button = widgets.ActionButton("Go", action)
+    run(button.result())
+    button.task = None
+    run(button.result())
+    assert len(button.output.outputs) == 1 and "second" in shown(button.output)

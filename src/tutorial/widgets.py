@@ -79,7 +79,7 @@ class ActionButton:
 
     async def _run(self) -> Any:
         if self.clear:
-            self.output.clear_output()
+            self.output.outputs = ()  # the synced trait itself: clear_output() from a task may not reach the page
         started = time.perf_counter()
         try:
             self.last_result = await asyncio.wait_for(self.action(), self.timeout)
