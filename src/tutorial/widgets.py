@@ -32,10 +32,25 @@ def _format(value: Any) -> str:
 
 
 def message(out: widgets.Output, text: str, *, error: bool = False) -> None:
-    """Show one line in an Output area (red for errors). Works from callbacks and tasks alike."""
+    """Show one line in an Output area (red for errors). Works from callbacks and tasks alike.
+
+    Sets the synced `outputs` trait directly: no display formatters to run, nothing routed through a cell.
+    """
     colour = "#b00020" if error else "#1b5e20"
     icon = "✖" if error else "✔"
-    out.append_display_data(HTML(f'<div style="color:{colour};font-family:monospace">{icon} {text}</div>'))
+    markup = f'<div style="color:{colour};font-family:monospace">{icon} {text}</div>'
+    out.outputs = (*out.outputs, {"output_type": "display_data", "metadata": {},
+                                  "data": {"text/html": markup, "text/plain": f"{icon} {html.unescape(text)}"}})
+
+
+async def _within(coro: Awaitable[Any], seconds: float | None) -> Any:
+    """`await coro` with a time limit, without the extra task `asyncio.wait_for` costs before Python 3.12."""
+    if seconds is None:
+        return await coro
+    if hasattr(asyncio, "timeout"):  # Python 3.11+
+        async with asyncio.timeout(seconds):
+            return await coro
+    return await asyncio.wait_for(coro, seconds)
 
 
 class ActionButton:
@@ -48,14 +63,14 @@ class ActionButton:
 
     def __init__(self, description: str, action: Action, *, show: Callable[[Any], str] = _format,
                  button_style: str = "primary", tooltip: str = "", clear: bool = True,
-                 timeout: float | None = 30.0):
+                 timeout: float | None = 30.0, output: widgets.Output | None = None):
         self.action = action
         self.timeout = timeout  # a click never hangs: after this many seconds it says why it gave up
         self.show = show
         self.clear = clear
         self.button = widgets.Button(description=description, button_style=button_style, tooltip=tooltip,
                                      layout=widgets.Layout(width="auto"))
-        self.output = widgets.Output()
+        self.output = output or widgets.Output()  # several buttons may share one message area
         self.task: asyncio.Task | None = None
         self.last_result: Any = None
         self.last_error: BaseException | None = None
@@ -82,7 +97,7 @@ class ActionButton:
             self.output.outputs = ()  # the synced trait itself: clear_output() from a task may not reach the page
         started = time.perf_counter()
         try:
-            self.last_result = await asyncio.wait_for(self.action(), self.timeout)
+            self.last_result = await _within(self.action(), self.timeout)
             self.last_error = None
             elapsed = (time.perf_counter() - started) * 1000
             message(self.output, f"{self.show(self.last_result)} <small>({elapsed:.0f} ms)</small>")
@@ -194,12 +209,12 @@ def worker_panel(controller) -> widgets.VBox:
         refresh()
         return controller.status()
 
-    buttons = [ActionButton(label, lambda w=what: act(w), button_style=style, clear=True)
+    messages = widgets.Output()  # one message area: the newest click's outcome
+    buttons = [ActionButton(label, lambda w=what: act(w), button_style=style, output=messages)
                for label, what, style in (("Start worker", "start", "success"), ("Stop worker", "stop", "danger"),
                                           ("Restart worker", "restart", "warning"))]
     refresh()
-    panel = widgets.VBox([widgets.HBox([b.button for b in buttons]), status,
-                          *[b.output for b in buttons]])
+    panel = widgets.VBox([widgets.HBox([b.button for b in buttons]), status, messages])
     panel.buttons = {b._label: b for b in buttons}  # for tests: panel.buttons["Stop worker"].click()
     panel.refresh = refresh
     return panel
