@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import contextlib
 import csv
-import io
 import os
 import platform
 import sys
@@ -456,23 +455,20 @@ async def _helper_pairs(bench: _Bench, entity: _Entity, s: Settings, progress: A
                               parse=lambda values: {"amount": domain.parse_amount(values["amount"])})
     raw: list[float] = []
     helper: list[float] = []
-    # Outside a kernel, ipywidgets' Output.clear_output prints terminal escape codes: keep them off stdout.
-    sink = contextlib.nullcontext() if _in_kernel() else contextlib.redirect_stdout(io.StringIO())
-    with sink:
-        for i in range(s.warmup + s.n):
-            pair = {}
-            order = ("raw", "helper") if i % 2 == 0 else ("helper", "raw")
-            for which in order:
-                if which == "raw":
-                    pair[which] = await _timed(lambda: deposit(1))
-                else:
-                    pair[which] = await _timed(lambda: form.submit(amount="1"))
-                    if form.last_error is not None:
-                        raise form.last_error
-            if i >= s.warmup:
-                raw.append(pair["raw"])
-                helper.append(pair["helper"])
-            progress.step(2)
+    for i in range(s.warmup + s.n):
+        pair = {}
+        order = ("raw", "helper") if i % 2 == 0 else ("helper", "raw")
+        for which in order:
+            if which == "raw":
+                pair[which] = await _timed(lambda: deposit(1))
+            else:
+                pair[which] = await _timed(lambda: form.submit(amount="1"))
+                if form.last_error is not None:
+                    raise form.last_error
+        if i >= s.warmup:
+            raw.append(pair["raw"])
+            helper.append(pair["helper"])
+        progress.step(2)
     return Latency("update_raw", raw), Latency("update_helper", helper)
 
 
