@@ -41,6 +41,7 @@ CLICKS: dict[str, list[tuple[str, str]]] = {
     "03_workflow_update.ipynb": [("Send update", "✔")],
     "04_cache_eviction_and_replay.ipynb": [("Deposit 1 → A", "✔"), ("Restart worker", "✔")],
     "05_continue_as_new.ipynb": [("Set the threshold", "✔"), ("Send a burst", "✔"), ("Show the run chain", "✔")],
+    "06_choosing_a_pattern.ipynb": [("Measure", "✔")],
 }
 CLEAN_UP_HEADING = "Clean up"
 
@@ -169,7 +170,7 @@ def test_notebook_in_jupyterlab(lab, browser, name):
                     "([el, text]) => { const outs = el.querySelectorAll('.jp-OutputArea-output');"
                     " const last = outs.length ? outs[outs.length - 1].innerText : '';"
                     " return last.includes(text) && !last.includes('✖'); }",
-                    arg=[area.element_handle(), expected], timeout=60_000)
+                    arg=[area.element_handle(), expected], timeout=180_000)
             except Exception:
                 SHOTS.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(SHOTS / f"{Path(name).stem}-FAILED.png"))
