@@ -177,12 +177,12 @@ def test_notebook_in_jupyterlab(lab, browser, name):
                 raise AssertionError(f"{name}: clicking {label!r} did not show {expected!r}; "
                                      f"it showed: {area.inner_text()[:500]!r}") from None
             print(f"  clicked {label!r}: {expected!r} appeared after {time.monotonic() - clicked:.2f} s")
+        SHOTS.mkdir(parents=True, exist_ok=True)  # what a learner sees right after the clicks
+        page.screenshot(path=str(SHOTS / f"{Path(name).stem}.png"), full_page=False)
         if has_clean_up:
             select_clean_up(page)
             run_command(page, "notebook:run-all-below")
             assert_no_error(page, name)
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / f"{Path(name).stem}.png"), full_page=False)
         unknown = set(CLICKS) - set(NOTEBOOKS)
         assert not unknown, f"CLICKS names notebooks that do not exist: {unknown}"
     finally:

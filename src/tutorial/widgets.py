@@ -236,4 +236,5 @@ def table(rows: list[dict] | dict, title: str = "") -> None:
     frame = pd.DataFrame([rows] if isinstance(rows, dict) else rows)
     if title:
         display(HTML(f"<b>{html.escape(title)}</b>"))
-    display(frame.style.hide(axis="index").format(precision=2).set_properties(**{"text-align": "left"}))
+    display(frame.style.hide(axis="index").format(precision=2).set_properties(**{"text-align": "left"})
+            .set_table_styles([{"selector": "th", "props": [("text-align", "left")]}]))
