@@ -120,3 +120,11 @@ def test_persistent_server_keeps_workflows_across_a_restart(tmp_path):
     env.pop("TEMPORAL_ADDRESS", None)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
     assert out.stdout.strip() == "RUNNING", out.stderr[-2000:]
+
+
+def test_a_failed_connection_elsewhere_does_not_drop_the_working_client(run, client, monkeypatch):
+    monkeypatch.setenv("TEMPORAL_ADDRESS", f"127.0.0.1:{server.free_port()}")
+    with pytest.raises(server.WorkbookError):
+        run(server.connect(quiet=True))
+    monkeypatch.delenv("TEMPORAL_ADDRESS")
+    assert run(server.connect(quiet=True)) is client

@@ -193,7 +193,8 @@ class EmbeddedServer:
 
 _owned: list[EmbeddedServer] = []
 _server: EmbeddedServer | None = None
-_clients: dict[int, Client] = {}  # one client per event loop: a client belongs to the loop that made it
+# One client per (event loop, address, namespace): a client belongs to the loop that made it.
+_clients: dict[tuple[int, str, str], Client] = {}
 _info: ServerInfo | None = None
 
 
@@ -278,12 +279,11 @@ async def connect(*, db_file: str | Path | None = None, quiet: bool = False) -> 
         info = ServerInfo(address=address, namespace=namespace(), ui_url=os.environ.get(UI_URL_ENV), embedded=False)
     else:
         info = await start_server(db_file=db_file)
-    if _info is None or _info.address != info.address:
-        _clients.clear()
-    client = _clients.get(loop_id)
+    key = (loop_id, info.address, info.namespace)
+    client = _clients.get(key)
     if client is None:
         client = await _connect_client(info.address, info.namespace, wait_healthy=info.embedded)
-        _clients[loop_id] = client
+        _clients[key] = client
     _info = info
     if not quiet:
         print(info.status_line())
