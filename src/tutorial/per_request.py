@@ -375,9 +375,9 @@ async def check_withdraw(client, withdraw: Callable, *, requests: int = 50, amou
     from .errors import explain
     from .worker import WorkerController
 
-    if db is None:
-        db = StatusDB(state_dir() / "nb01-exercise.sqlite")
-        db.drop()
+    own_db = db is None
+    if own_db:  # a file of this run's own: two kernels checking at once must not share it
+        db = StatusDB(state_dir() / f"{unique('nb01-exercise')}.sqlite")
     account = "exercise"
     db.open_account(account, start_balance)
     controller = WorkerController(client, task_queue=unique("nb01-exercise"), workflows=[ExerciseWithdraw],
@@ -389,8 +389,11 @@ async def check_withdraw(client, withdraw: Callable, *, requests: int = 50, amou
                                     task_queue=controller.task_queue)
             for _ in range(requests)), return_exceptions=True)
     errors = [explain(r) for r in results if isinstance(r, BaseException)]
+    final_balance = db.balance(account)
+    if own_db:
+        db.drop()
     return ExerciseResult(requests=requests, amount=amount, start_balance=start_balance,
                           succeeded=sum(1 for r in results if r is True),
                           refused=sum(1 for r in results if r is False),
-                          final_balance=db.balance(account), errors=errors,
+                          final_balance=final_balance, errors=errors,
                           seconds=time.perf_counter() - started)
