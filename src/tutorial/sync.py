@@ -2,8 +2,8 @@
 
 This is the one place the workbook uses nest-asyncio. In a plain script there is no running loop and
 `asyncio.run` does the job. In a notebook the kernel's loop is already running, so `run_until_complete` would
-refuse; nest-asyncio lets the loop be re-entered *for that loop only*, applied lazily on the first such call
-(never on import). Notebooks should prefer top-level `await`; this exists for synchronous entry points that
+refuse; nest-asyncio lets the loop be re-entered. It is applied lazily on the first such call (never on import)
+and then stays for the rest of the process: it patches that loop and asyncio's module functions. Notebooks should prefer top-level `await`; this exists for synchronous entry points that
 learners call as plain functions, such as the workshop setup check (`check()`).
 """
 
