@@ -7,6 +7,7 @@ one entity, audited by request id: nothing lost, nothing applied twice.
 from __future__ import annotations
 
 import warnings
+from types import SimpleNamespace
 
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
@@ -14,6 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UnfinishedUpdateHandlersWarning
 
 from tutorial import continue_as_new as can
+from tutorial.server import WorkbookError
 from tutorial.domain import Transaction
 from tutorial.solutions import nb05_exercise
 from tutorial.worker import WorkerController
@@ -165,3 +167,21 @@ def test_the_exercise_solution_passes_the_check_and_the_naive_caller_does_not(ru
     failed = run(can.check_exercise(client, worker.task_queue, naive))
     print("naive:", failed)
     assert str(failed["returned"]).startswith("raised") and failed["balance"] == 90
+
+
+def test_wait_until_idle_raises_a_clear_error_instead_of_returning_a_busy_status(run):
+    class Busy:  # an entity whose inbox never drains: what a stopped or starved worker looks like
+        id = "busy-account"
+
+        async def describe(self):
+            return SimpleNamespace(run_id="run-1", history_length=9,
+                                   raw_description=SimpleNamespace(HasField=lambda name: False))
+
+        async def query(self, *_args, **_kwargs):
+            return can.EntityStatus(run_number=1, run_id="run-1", first_execution_run_id="run-1",
+                                    continued_run_id=None, history_length=9, history_size=900,
+                                    continue_as_new_suggested=False, max_events=0, balance=0, transactions=0,
+                                    queued=3, carried_in=0, processed_this_run=0, duplicates_ignored=0, rejected=0)
+
+    with pytest.raises(WorkbookError, match=r"busy-account was not idle after 0.2 s \(3 deposits still queued"):
+        run(can.wait_until_idle(Busy(), timeout=0.2))

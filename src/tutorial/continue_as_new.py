@@ -500,7 +500,8 @@ async def wait_until_idle(handle, timeout: float = 30.0) -> EntityStatus:
     """Query until the latest run has nothing queued and no workflow task pending (a query may lag a signal).
 
     The server's view is read before and after the query: both must show the same run, the same history
-    length and no task waiting, or the answer may describe a moment that has already passed.
+    length and no task waiting, or the answer may describe a moment that has already passed. Still busy after
+    `timeout` seconds: raises `WorkbookError`, never returns a status that is not idle.
     """
     deadline = time.monotonic() + timeout
     while True:
@@ -509,8 +510,14 @@ async def wait_until_idle(handle, timeout: float = 30.0) -> EntityStatus:
         after = await handle.describe()
         steady = (before.run_id == after.run_id == status.run_id and before.history_length == after.history_length
                   and not after.raw_description.HasField("pending_workflow_task"))
-        if (steady and status.queued == 0) or time.monotonic() > deadline:
+        if steady and status.queued == 0:
             return status
+        if time.monotonic() > deadline:
+            from .server import WorkbookError  # here, not at the top: the workflow sandbox re-imports this module
+
+            waiting = "a workflow task is still waiting" if not steady else f"{status.queued} deposits still queued"
+            raise WorkbookError(f"{handle.id} was not idle after {timeout:g} s ({waiting}, run {status.run_number}): "
+                                "is its worker running and keeping up?")
         await asyncio.sleep(0.05)
 
 
