@@ -108,3 +108,12 @@ def test_percentile_interpolates():
     assert bench.percentile([4, 1, 3, 2], 50) == 2.5
     assert bench.percentile([1, 2, 3, 4, 5], 95) == pytest.approx(4.8)
     assert bench.percentile([7], 95) == 7
+
+
+def test_a_run_records_the_queries_per_deposit_and_the_first_and_last_request_history(run, client):
+    settings = bench.Settings(n=3, warmup=1, concurrency=(1,), duration=0.1, overload=False)
+    results = run(bench.run(client, settings, target="test"))
+    assert len(results.signal_queries) == settings.warmup + settings.n  # one count per deposit of the latency row
+    assert all(q >= 1 for q in results.signal_queries)
+    first, last = results.request_history_lengths
+    assert first > 0 and last == first, "every workflow-per-request history has the same length"

@@ -177,6 +177,8 @@ class Results:
     replay_per_1000_events: list[int] = field(default_factory=list)  # lengths behind replay_ms_per_1000
     replay_fixed_ms: float = 0.0  # one replay of the shortest history: mostly the replayer's start-up
     overloaded: dict[str, Latency] = field(default_factory=dict)
+    signal_queries: list[int] = field(default_factory=list)  # queries each measured deposit needed to be seen
+    request_history_lengths: list[int] = field(default_factory=list)  # first and last measured request's events
     seconds: float = 0.0
 
     @property
@@ -338,6 +340,7 @@ class _Bench:
         self.entities: list[_Entity] = []
         self.fresh: list[str] = []  # entities created by update-with-start
         self.last_request_id = ""
+        self.first_request_id = ""
         self.queries_after_signal: list[int] = []
         self.describe_namespace = DescribeNamespaceRequest(namespace=client.namespace)
 
@@ -363,6 +366,7 @@ class _Bench:
         await self.client.execute_workflow(DepositOnce.run, args=[f"{self.prefix}-db-account", 1], id=workflow_id,
                                            task_queue=self.task_queue)
         self.last_request_id = workflow_id
+        self.first_request_id = self.first_request_id or workflow_id
 
     async def signal(self, e: _Entity) -> None:
         await e.handle.signal(BenchAccount.deposit_signal, 1)
@@ -585,7 +589,10 @@ async def run(client: Client, settings: Settings | None = None, *, progress: Any
             if entity is not None:
                 lat.events_per_op = (await bench.caught_up(entity) - before) / ops
             elif key == "per_request":
-                lat.events_per_op = (await client.get_workflow_handle(bench.last_request_id).describe()).history_length
+                results.request_history_lengths = [
+                    (await client.get_workflow_handle(workflow_id).describe()).history_length
+                    for workflow_id in (bench.first_request_id, bench.last_request_id)]
+                lat.events_per_op = results.request_history_lengths[-1]
                 lat.note = "the workflow's whole history: start, activity (the database write), result"
             elif key == "update_with_start":
                 lat.events_per_op = (await client.get_workflow_handle(bench.fresh[-1]).describe()).history_length
@@ -593,7 +600,7 @@ async def run(client: Client, settings: Settings | None = None, *, progress: Any
             else:
                 lat.events_per_op = 0.0
             if key == "signal_query":
-                counts = bench.queries_after_signal
+                counts = results.signal_queries = list(bench.queries_after_signal)
                 lat.note = (f"{sum(counts) / len(counts):.2f} queries per deposit on average; the first query "
                             f"missed the signal {sum(1 for c in counts if c > 1)} of {len(counts)} times")
             if key == "query":
