@@ -264,17 +264,6 @@ async def signal_then_query(handle: WorkflowHandle, txn: Transaction, *, pause_s
     raise TimeoutError(f"the signal {txn.request_id} was not visible after {max_queries} queries")
 
 
-def percentile(values: list[float], p: float) -> float:
-    """The p-th percentile (0-100) by linear interpolation, like numpy's default."""
-    ordered = sorted(values)
-    if not ordered:
-        raise ValueError("no values")
-    k = (len(ordered) - 1) * p / 100
-    lo = int(k)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
 def reset_outside_world(delay_s: float = 0.2) -> None:
     """Forget what the stand-ins recorded (the notebook calls it so a re-run starts clean)."""
     payment_network.delay_s = delay_s
