@@ -16,7 +16,7 @@ from temporalio.workflow import UnfinishedUpdateHandlersWarning
 
 from tutorial import continue_as_new as can
 from tutorial.server import WorkbookError
-from tutorial.domain import Transaction
+from tutorial.workflows.domain import Transaction
 from tutorial.solutions import nb05_exercise
 from tutorial.worker import WorkerController
 from tutorial.workshop import unique

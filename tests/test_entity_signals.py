@@ -10,7 +10,8 @@ from temporalio.client import WorkflowQueryFailedError, WorkflowQueryRejectedErr
 from temporalio.common import QueryRejectCondition
 from temporalio.service import RPCError, RPCStatusCode
 
-from tutorial import domain, errors, history
+from tutorial import errors, history
+from tutorial.workflows import domain
 from tutorial import entity_signals as es
 from tutorial.entity_signals import AccountEntity, AccountWithBadQueries, payload
 from tutorial.solutions.nb02_exercise import deposit_and_confirm

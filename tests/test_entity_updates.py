@@ -18,7 +18,7 @@ from temporalio.exceptions import ApplicationError
 
 from tutorial import entity_updates as eu
 from tutorial import history, widgets
-from tutorial.domain import Transaction
+from tutorial.workflows.domain import Transaction
 from tutorial.entity_updates import AccountEntity, DepositRequest, Transfer
 from tutorial.solutions.nb03_exercise import deposit_once
 from tutorial.worker import WorkerController

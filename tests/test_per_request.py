@@ -11,7 +11,7 @@ import pytest
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
-from tutorial import domain
+from tutorial.workflows import domain
 from tutorial import per_request as pr
 from tutorial.errors import explain
 from tutorial.history import event_types

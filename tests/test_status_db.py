@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tutorial import domain
+from tutorial.workflows import domain
 from tutorial.status_db import StatusDB
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from tutorial import domain, widgets
+from tutorial import widgets
+from tutorial.workflows import domain
 from tutorial.basics import Counter, Greet, compose_greeting
 from tutorial.workshop import unique
 from tutorial.worker import WorkerController

@@ -41,7 +41,8 @@ from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.worker import Replayer
 
-from . import domain, metrics, server
+from . import metrics, server
+from .workflows import domain
 from .bench_workflows import ACTIVITIES, WORKFLOWS, BenchAccount, DepositOnce
 from .errors import explain
 from .worker import WorkerController

@@ -21,8 +21,8 @@ from datetime import timedelta
 from temporalio import activity, workflow
 
 with workflow.unsafe.imports_passed_through():
-    from . import domain
-    from .domain import Account, Transaction
+    from .workflows import domain
+    from .workflows.domain import Account, Transaction
 
 # workflow-per-request keeps the account here: "send the request, update the db, reply"
 DATABASE: dict[str, Account] = {}

@@ -33,7 +33,7 @@ from typing import Any
 from temporalio import activity, workflow
 from temporalio.exceptions import ApplicationError
 
-from .domain import Account, AccountError, Transaction, apply, check_transaction, close
+from .workflows.domain import Account, AccountError, Transaction, apply, check_transaction, close
 
 # The server's limits (Temporal documentation, server defaults).
 EVENTS_LIMIT = 51_200  # a run is terminated beyond this many events

@@ -43,7 +43,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import RawValue, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from . import domain
+from .workflows import domain
 
 SIGNALS = ("deposit", "withdraw", "close")
 PAYLOAD_FIELDS = ("amount", "request_id")

@@ -30,8 +30,9 @@ from temporalio.common import RetryPolicy, WorkflowIDConflictPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from . import domain, errors
-    from .domain import Account, AccountError, Transaction
+    from . import errors
+    from .workflows import domain
+    from .workflows.domain import Account, AccountError, Transaction
     from .server import WorkbookError
     from .workshop import scoped
 

@@ -14,7 +14,9 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError, FailureError, TemporalError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from .server import WorkbookError
+
+class WorkbookError(Exception):
+    """A problem a learner can fix; its message is short and says what to do."""
 
 
 def _root_message(err: BaseException) -> str:

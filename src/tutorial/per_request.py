@@ -25,7 +25,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, ApplicationEr
 with workflow.unsafe.imports_passed_through():
     import sqlite3
 
-    from . import domain
+    from .workflows import domain
     from .status_db import StatusDB
     from .workshop import state_dir, unique
 

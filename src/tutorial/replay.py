@@ -26,8 +26,8 @@ from typing import Any
 
 from temporalio import workflow
 
-from . import domain
-from .domain import Account, Transaction
+from .workflows import domain
+from .workflows.domain import Account, Transaction
 
 WORKFLOW_NAME = "ReplayLedger"
 TRACE_LOGGER = "tutorial.replay.trace"  # a plain logger: it logs whenever the code runs (we guard it)

@@ -24,6 +24,7 @@ from pathlib import Path
 from temporalio.client import Client
 
 from . import metrics
+from .errors import WorkbookError
 from .workshop import learner, state_dir
 
 ADDRESS_ENV = "TEMPORAL_ADDRESS"
@@ -31,10 +32,6 @@ NAMESPACE_ENV = "TEMPORAL_NAMESPACE"
 UI_URL_ENV = "TEMPORAL_UI_URL"
 CONNECT_TIMEOUT_S = 5.0
 START_TIMEOUT_S = 30.0
-
-
-class WorkbookError(Exception):
-    """A problem a learner can fix; its message is short and says what to do."""
 
 
 @dataclass

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import domain
+from .workflows import domain
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (

@@ -1,5 +1,5 @@
 # Solution to the exercise of notebook 02 (load it into the exercise cell with %load).
-from tutorial import domain
+from tutorial.workflows import domain
 from tutorial.entity_signals import AccountEntity, payload, query_until
 
 

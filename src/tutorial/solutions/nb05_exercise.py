@@ -2,7 +2,7 @@
 # Load it into the notebook with:  %load ../src/tutorial/solutions/nb05_exercise.py
 from temporalio.client import WorkflowUpdateFailedError
 
-from tutorial.domain import Transaction
+from tutorial.workflows.domain import Transaction
 
 
 async def withdraw_safely(handle, txn: Transaction, attempts: int = 3) -> int:

@@ -1,7 +1,7 @@
 import pytest
 
-from tutorial import domain
-from tutorial.domain import Account, Transaction
+from tutorial.workflows import domain
+from tutorial.workflows.domain import Account, Transaction
 
 
 def test_deposit_and_withdraw_change_the_balance():
