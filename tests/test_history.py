@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 from tutorial import history
+from tutorial.charts import history as history_charts
 from tutorial.basics import Counter, Greet, compose_greeting
 from tutorial.workshop import unique
 from tutorial.worker import WorkerController
@@ -29,7 +30,7 @@ def test_history_frame_reads_like_the_story(run, client):
     assert summaries["ActivityTaskScheduled"] == 'compose_greeting("Cy")'
     assert summaries["WorkflowExecutionCompleted"] == 'result "Hello, Cy!"'
     assert w.identity in summaries["WorkflowTaskStarted"]
-    fig = history.timeline(frame)
+    fig = history_charts.timeline(frame)
     assert len(fig.axes[0].collections) == len(frame)
     assert history.ui_url(handle.id, handle.result_run_id).endswith("/history")
     run(w.stop())
