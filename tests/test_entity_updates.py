@@ -1,33 +1,30 @@
-"""Notebook 03's entity: updates return results, validators keep bad requests out of the history, a lock keeps
-concurrent async handlers from losing money, and an update (unlike a signal) needs a worker to be accepted."""
+"""Notebook 03's client side: update-with-start, signal-then-query, the form, the bad-update table, the
+concurrent transfers (the lock), the side-by-side measurement and its chart, and the exercise solution."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from datetime import timedelta
 
+import matplotlib
 import pytest
-from temporalio.client import (
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
-    WorkflowUpdateStage,
-)
-from temporalio.exceptions import ApplicationError
 
 from tutorial import entity_updates as eu
 from tutorial import history, widgets
-from tutorial.workflows.domain import Transaction
-from tutorial.entity_updates import AccountEntity, DepositRequest, Transfer
+from tutorial.charts import updates as update_charts
+from tutorial.polling import GaveUp
 from tutorial.solutions.nb03_exercise import deposit_once
 from tutorial.worker import WorkerController
+from tutorial.workflows import update_account as ua
+from tutorial.workflows.domain import Transaction
+from tutorial.workflows.update_account import Transfer, UpdateAccount
 from tutorial.workshop import unique
+
+matplotlib.use("Agg")
 
 
 @pytest.fixture(scope="module")
 def worker(run, client):
-    w = WorkerController(client, task_queue=unique("test-nb03"), workflows=eu.WORKFLOWS, activities=eu.ACTIVITIES)
+    w = WorkerController(client, task_queue=unique("test-nb03"), workflows=ua.WORKFLOWS, activities=ua.ACTIVITIES)
     run(w.start())
     yield w
     run(w.stop())
@@ -44,7 +41,7 @@ def open_account(run, client, worker, amount=100):
 
 
 def state(run, handle):
-    return run(handle.query(AccountEntity.account_state))
+    return run(handle.query(UpdateAccount.account_state))
 
 
 def test_update_with_start_creates_the_account_once_and_updates_return_results(run, client, worker):
@@ -53,147 +50,94 @@ def test_update_with_start_creates_the_account_once_and_updates_return_results(r
     second, again = run(eu.deposit_with_start(client, account_id, 50, worker.task_queue))
     assert (first, second) == (100, 150), "C14: each update returned the new balance"
     assert handle.result_run_id == again.result_run_id, "the second call used the running workflow"
+    assert handle.id == eu.workflow_id(account_id)
     types = run(history.event_types(handle))
     assert types.count("WorkflowExecutionStarted") == 1
     assert types.count("WorkflowExecutionUpdateCompleted") == 2
-    assert run(handle.execute_update(AccountEntity.withdraw, 30)) == 120
+    assert run(handle.execute_update(UpdateAccount.withdraw, 30)) == 120
     assert state(run, handle).balance == 120 and state(run, handle).transactions == 3
 
 
-def test_a_rejected_update_never_reaches_the_history(run, client, worker):
-    handle = open_account(run, client, worker)
-    before = run(history.event_types(handle))
-    cases = [(AccountEntity.deposit, -5, "InvalidAmount", "must be positive"),
-             (AccountEntity.deposit, 2_000_000, "InvalidAmount", "at most"),
-             (AccountEntity.withdraw, 500, "InsufficientFunds", "balance is 100")]
-    for update, amount, kind, words in cases:
-        with pytest.raises(WorkflowUpdateFailedError) as caught:
-            run(handle.execute_update(update, amount))
-        assert isinstance(caught.value.cause, ApplicationError) and caught.value.cause.type == kind
-        text = eu.explain(caught.value)
-        assert words in text and kind in text, text
-    assert run(history.event_types(handle)) == before, "rejections leave no event at all"
-    assert state(run, handle).balance == 100 and state(run, handle).transactions == 1
-
-
-def test_a_handler_that_fails_after_acceptance_is_in_the_history(run, client, worker):
-    eu.reset_outside_world(delay_s=0.05)
-    handle = open_account(run, client, worker)
-    with pytest.raises(WorkflowUpdateFailedError) as caught:
-        run(handle.execute_update(AccountEntity.transfer, Transfer("nobody", 30, "r1")))
-    assert caught.value.cause.type == "UnknownPayee" and "UnknownPayee" in eu.explain(caught.value)
-    frame = run(history.history_frame(handle))
-    transfer_events = frame[frame["summary"].str.contains("transfer|payee", regex=True)]
-    assert list(transfer_events["type"]) == ["WorkflowExecutionUpdateAccepted", "ActivityTaskScheduled",
-                                             "ActivityTaskFailed", "WorkflowExecutionUpdateCompleted"]
-    assert "update failed" in transfer_events["summary"].iloc[-1]
-    assert state(run, handle).balance == 100, "the money stays when the payment fails"
-
-
-def test_concurrent_async_updates_lose_debits_without_the_lock_and_none_with_it(run, client, worker):
-    eu.reset_outside_world(delay_s=0.2)
-    n = 6
-    unsafe = open_account(run, client, worker, amount=1000)
-
-    async def all_at_once(handle, update, prefix):
-        return await asyncio.gather(*[handle.execute_update(update, Transfer("grocer", 10, f"{prefix}{i}"))
-                                      for i in range(n)])
-
-    run(all_at_once(unsafe, AccountEntity.transfer_unlocked, "u"))
-    sent = sum(s[2] for s in eu.payment_network.sent_from(state(run, unsafe).account_id))
-    debited = 1000 - state(run, unsafe).balance
-    assert sent == 10 * n and debited < sent, (sent, debited)
-
-    safe = open_account(run, client, worker, amount=1000)
-
-    async def timed(i):
-        started = time.perf_counter()
-        balance = await safe.execute_update(AccountEntity.transfer, Transfer("grocer", 10, f"s{i}"))
-        return balance, time.perf_counter() - started
-
-    async def timed_all():
-        return await asyncio.gather(*[timed(i) for i in range(n)])
-
-    results = run(timed_all())
-    account = state(run, safe)
-    sent = sum(s[2] for s in eu.payment_network.sent_from(account.account_id))
-    assert sent == 1000 - account.balance == 10 * n and account.transactions == n + 1
-    assert sorted(b for b, _ in results) == [1000 - 10 * k for k in range(n, 0, -1)]
-    waits = sorted(t for _, t in results)
-    assert waits[-1] > 3 * waits[0], f"C13: the last transfer waited behind the others: {waits}"
-
-
-def test_an_update_waits_for_a_worker_a_signal_does_not(run, client):
-    w = WorkerController(client, task_queue=unique("test-nb03-stop"), workflows=eu.WORKFLOWS,
-                         activities=eu.ACTIVITIES)
-    run(w.start())
-    handle = open_account(run, client, w)
-    run(w.stop())
-
-    started = time.perf_counter()
-    run(handle.signal(AccountEntity.deposit_signal, Transaction("deposit", 5, "sig")))
-    signal_s = time.perf_counter() - started
-    assert "WorkflowExecutionSignaled" in run(history.event_types(handle)), "the signal is in the history"
-
-    started = time.perf_counter()
-    with pytest.raises(WorkflowUpdateRPCTimeoutOrCancelledError) as caught:
-        run(handle.execute_update(AccountEntity.deposit, 7, id="late", rpc_timeout=timedelta(seconds=1.5)))
-    update_s = time.perf_counter() - started
-    assert "no worker" in eu.explain(caught.value)
-    with pytest.raises(WorkflowUpdateRPCTimeoutOrCancelledError):
-        run(handle.start_update(AccountEntity.deposit, 8, wait_for_stage=WorkflowUpdateStage.ACCEPTED,
-                                rpc_timeout=timedelta(seconds=1)))
-    assert update_s >= 1.4 and signal_s < update_s / 2, (signal_s, update_s)
-    assert run(history.event_types(handle)).count("WorkflowExecutionUpdateAccepted") == 1, "only the opening deposit"
-
-    run(w.start())
-    late = handle.get_update_handle_for(AccountEntity.deposit, "late")
-    assert run(asyncio.wait_for(late.result(), 20)) in (107, 112, 115, 120), "the caller gave up, not the server"
-    for _ in range(100):  # the deposit of 8 may complete a moment after the deposit of 7
-        if state(run, handle).balance == 120:
-            break
-        run(asyncio.sleep(0.1))
-    assert state(run, handle).balance == 120, "the signal and both timed-out updates were applied"
-    again = run(handle.execute_update(AccountEntity.deposit, 7, id="late"))
-    assert again == run(late.result()) and state(run, handle).balance == 120, "same id: not applied twice"
-    run(handle.execute_update(AccountEntity.close))
-    assert run(handle.result()).open is False
-    run(w.stop())
-
-
-def test_accepted_returns_before_the_handler_finishes(run, client, worker):
-    eu.reset_outside_world(delay_s=1.0)
-    handle = open_account(run, client, worker)
-    started = time.perf_counter()
-    update = run(handle.start_update(AccountEntity.transfer, Transfer("landlord", 40, "rent"),
-                                     wait_for_stage=WorkflowUpdateStage.ACCEPTED))
-    accepted_s = time.perf_counter() - started
-    types = run(history.event_types(handle))
-    assert types[-2:] == ["WorkflowExecutionUpdateAccepted", "ActivityTaskScheduled"], types[-3:]
-    assert run(update.result()) == 60
-    completed_s = time.perf_counter() - started
-    assert completed_s >= 1.0 and accepted_s < completed_s / 2, (accepted_s, completed_s)
-    eu.reset_outside_world()
-
-
-def test_signal_then_query_and_workflow_per_request_reach_the_same_rules(run, client, worker):
+def test_signal_then_query_returns_the_account_that_shows_the_deposit(run, client, worker):
     eu.reset_outside_world()
     handle = open_account(run, client, worker, amount=10)
     for i in range(5):
         account, queries = run(eu.signal_then_query(handle, Transaction("deposit", 1, f"s{i}")))
-        assert account.balance == 11 + i and queries >= 1
-    run(handle.signal(AccountEntity.deposit_signal, Transaction("deposit", -3, "bad")))
-    run(asyncio.sleep(0.3))
-    assert state(run, handle).balance == 15 and len(run(handle.query(AccountEntity.ignored))) == 1
-    frame = run(history.history_frame(handle))
-    assert frame["summary"].str.contains('"amount": -3').any(), "a bad signal is in the history anyway"
+        assert account.balance == 11 + i and f"s{i}" in account.applied and queries >= 1
+    with pytest.raises(GaveUp, match="bad-one was not visible"):  # a rejected deposit never shows
+        run(eu.signal_then_query(handle, Transaction("deposit", -3, "bad-one"), timeout=0.5))
+    assert state(run, handle).balance == 15
 
-    account_id = new_account_id()
-    for i in range(3):
-        balance = run(client.execute_workflow(DepositRequest.run, args=[account_id, Transaction("deposit", 5, f"w{i}")],
-                                              id=unique("t-wpr"), task_queue=worker.task_queue))
-        assert balance == 5 * (i + 1)
-    assert eu.database[account_id].balance == 15
+
+def test_balance_reaches_waits_and_says_what_it_saw(run, client, worker):
+    handle = open_account(run, client, worker, amount=10)
+    assert run(eu.balance_reaches(handle, 10)).tries == 1
+    with pytest.raises(GaveUp, match="the balance is 10, not 11"):
+        run(eu.balance_reaches(handle, 11, timeout=0.3))
+
+
+def test_try_updates_reports_rejections_and_failures_apart(run, client, worker):
+    eu.reset_outside_world(delay_s=0.05)
+    handle = open_account(run, client, worker, amount=150)
+    rows = run(eu.try_updates(handle, [
+        ("deposit -5", UpdateAccount.deposit, -5),
+        ("withdraw 500", UpdateAccount.withdraw, 500),
+        ("transfer to nobody", UpdateAccount.transfer, Transfer("nobody", 30, "t1")),
+        ("deposit 5", UpdateAccount.deposit, 5),
+    ]))
+    assert [r["cause"] for r in rows] == ["InvalidAmount", "InsufficientFunds", "UnknownPayee", None]
+    assert [r["events added"] for r in rows[:2]] == [0, 0]
+    assert rows[2]["new events (without workflow tasks)"] == (
+        "UpdateAccepted, ActivityTaskScheduled, ActivityTaskStarted, ActivityTaskFailed, UpdateCompleted")
+    assert "must be positive" in rows[0]["message"] and "balance is 150" in rows[1]["message"]
+    assert rows[3]["exception"] is None and "UpdateAccepted" in rows[3]["new events (without workflow tasks)"]
+    assert state(run, handle).balance == 155
+
+
+def test_concurrent_async_updates_lose_debits_without_the_lock_and_none_with_it(run, client, worker):
+    eu.reset_outside_world(delay_s=0.2)
+    n, steps = 6, []
+    unsafe = run(eu.concurrent_transfers(client, UpdateAccount.transfer_unlocked, "u", worker.task_queue, n=n,
+                                         step=lambda: steps.append(1)))
+    assert len(steps) == n and unsafe.opening == 1000
+    assert unsafe.paid == 10 * n and unsafe.debited < unsafe.paid and unsafe.lost > 0, unsafe.row()
+
+    safe = run(eu.concurrent_transfers(client, UpdateAccount.transfer, "s", worker.task_queue, n=n))
+    assert safe.paid == safe.debited == 10 * n and safe.lost == 0 and safe.account.transactions == n + 1
+    assert sorted(safe.balances) == [1000 - 10 * k for k in range(n, 0, -1)]
+    waits = sorted(safe.seconds)
+    assert waits[-1] > 3 * waits[0], f"C13: the last transfer waited behind the others: {waits}"
+    row = safe.row()
+    assert row["lost"] == 0 and row["balances returned"] == sorted(safe.balances)
+    for account in (unsafe, safe):
+        run(account.handle.execute_update(UpdateAccount.close))
+
+
+def test_measure_side_by_side_and_its_chart(run, client, worker):
+    eu.reset_outside_world()
+    n, steps = 8, []
+    opened, handle = run(eu.deposit_with_start(client, new_account_id(), 1, worker.task_queue))
+    request_account = new_account_id()
+    result = run(eu.measure_side_by_side(client, handle, request_account, worker.task_queue, n=n,
+                                         step=lambda: steps.append(1)))
+    assert result.n == n == len(steps)
+    assert result.update_results == [2 * i + 2 for i in range(n)]  # C14: each update returned its balance
+    assert result.request_results == [i + 1 for i in range(n)] and all(q >= 1 for q in result.queries)
+    assert {name: len(v) for name, v in result.latency_ms.items()} == {
+        eu.UPDATE: n, eu.SIGNAL_QUERY: n, eu.PER_REQUEST: n}
+    assert state(run, handle).balance == 1 + 2 * n and ua.database[request_account].balance == n
+    summary = result.summary()
+    assert list(summary["pattern"]) == [eu.UPDATE, eu.SIGNAL_QUERY, eu.PER_REQUEST]
+    assert (summary["p95 ms"] >= summary["p50 ms"]).all() and (summary["p50 ms"] > 0).all()
+    assert summary["calls per change"].iloc[1].startswith("1 signal + ")
+    assert set(result.p50) == set(result.latency_ms)
+
+    fig = update_charts.latency_cdf(result.latency_ms)
+    ax = fig.axes[0]
+    assert [line.get_label() for line in ax.get_lines()][:3] == list(result.latency_ms)
+    assert ax.get_xscale() == "log"
+    matplotlib.pyplot.close(fig)
+    run(handle.execute_update(UpdateAccount.close))
 
 
 def test_the_form_lets_nothing_invalid_reach_state_or_history(run, client, worker):

@@ -1,231 +1,31 @@
-"""Workflows for notebook 03: the bank account as an entity workflow changed by **updates**.
+"""Notebook 03's client side: open the account with update-with-start, change it, measure it.
 
-`AccountEntity` holds one account (the rules are in `domain.py`). Clients change it with updates, which return
-a result to the caller (C14):
-
-- `deposit` / `withdraw`: synchronous handlers, each guarded by a **validator**. A validator runs before the
-  update is accepted; if it raises, the update is *rejected* and leaves no trace in the history.
-- `transfer`: an **async** handler that calls an activity (the outside payment network) while holding an
-  `asyncio.Lock`. `transfer_unlocked` is the same code without the lock: concurrent transfers overwrite each
-  other's balance (the notebook's concurrency lesson).
-- `close`: closes the account; the workflow then finishes once every running handler has finished.
-
-For the side-by-side comparison the entity also takes a `deposit_signal` (a signal cannot return anything,
-so the client queries `account` until the change is visible), and `DepositRequest` is the same deposit as
-one short workflow per request, with the account kept in a stand-in "database" by an activity.
-
-Activities here talk to two in-process stand-ins for the outside world (`payment_network`, `database`), so
-the notebook can look at what reached them. Everything else is real Temporal.
+The workflows (`UpdateAccount`, `DepositRequest`), their activities and the in-process stand-ins for the
+outside world live in `tutorial.workflows.update_account`; this module only calls them and returns what it
+saw, as data the notebook prints, charts and asserts on.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
-from datetime import timedelta
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from temporalio import activity, workflow
+import pandas as pd
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.common import RetryPolicy, WorkflowIDConflictPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.common import WorkflowIDConflictPolicy
 
-with workflow.unsafe.imports_passed_through():
-    from . import errors
-    from .workflows import domain
-    from .workflows.domain import Account, AccountError, Transaction
-    from .server import WorkbookError
-    from .workshop import scoped
-
-TASK_QUEUE = "nb03-accounts"  # scoped by WorkerController
-
-
-@dataclass(frozen=True)
-class Transfer:
-    """Money leaving the account through the payment network. The validator can check the amount and the
-    balance; only the network knows whether the payee exists."""
-
-    to: str
-    amount: int
-    request_id: str = ""
-
-
-# ---------------------------------------------------------------- the outside world (in-process stand-ins)
-
-
-@dataclass
-class PaymentNetwork:
-    """A slow external service: it takes `delay_s` per transfer and refuses payees it does not know."""
-
-    delay_s: float = 0.2
-    payees: set[str] = field(default_factory=lambda: {"landlord", "grocer", "utility", "savings"})
-    sent: list[tuple[str, str, int, str]] = field(default_factory=list)  # (account, to, amount, request id)
-
-    def sent_from(self, account_id: str) -> list[tuple[str, str, int, str]]:
-        return [s for s in self.sent if s[0] == account_id]
-
-
-payment_network = PaymentNetwork()
-database: dict[str, Account] = {}  # workflow-per-request keeps the account here ("send, update the db, reply")
-
-
-@activity.defn
-async def send_transfer(account_id: str, transfer: Transfer) -> str:
-    """Ask the payment network to pay `transfer.to`. Slow; fails (not retryably) for an unknown payee."""
-    await asyncio.sleep(payment_network.delay_s)
-    if transfer.to not in payment_network.payees:
-        raise ApplicationError(f"the payment network does not know a payee called {transfer.to!r}",
-                               type="UnknownPayee", non_retryable=True)
-    payment_network.sent.append((account_id, transfer.to, transfer.amount, transfer.request_id))
-    return f"sent {transfer.amount} to {transfer.to}"
-
-
-@activity.defn
-async def apply_in_database(account_id: str, txn: Transaction) -> int:
-    """Workflow-per-request's activity: read the account row, apply the rule, write it back, return the balance."""
-    account = database.get(account_id) or Account(account_id)
-    try:
-        database[account_id] = domain.apply(account, txn)
-    except AccountError as err:
-        raise ApplicationError(str(err), type=type(err).__name__, non_retryable=True) from None
-    return database[account_id].balance
-
-
-# ---------------------------------------------------------------- the entity
-
-
-def _business_error(err: AccountError) -> ApplicationError:
-    """An update handler must raise a Temporal failure to fail the *update*; any other exception after
-    acceptance would fail the workflow task instead (and be retried until the code is fixed)."""
-    return ApplicationError(str(err), type=type(err).__name__, non_retryable=True)
-
-
-@workflow.defn
-class AccountEntity:
-    """One bank account for as long as it stays open; changed by updates, read by a query."""
-
-    @workflow.init
-    def __init__(self, account_id: str) -> None:
-        # @workflow.init: the state exists before any handler runs, even for update-with-start, whose update
-        # arrives in the very first workflow task.
-        self.account = Account(account_id)
-        self.lock = asyncio.Lock()
-        self.ignored_signals: list[str] = []
-
-    @workflow.run
-    async def run(self, account_id: str) -> Account:
-        await workflow.wait_condition(lambda: not self.account.open and workflow.all_handlers_finished())
-        return self.account
-
-    # -- synchronous updates, with validators ---------------------------------------------------------
-
-    @workflow.update
-    def deposit(self, amount: int) -> int:
-        """Add money; returns the new balance."""
-        self.account = domain.apply(self.account, Transaction("deposit", amount))
-        return self.account.balance
-
-    @deposit.validator
-    def check_deposit(self, amount: int) -> None:
-        domain.check_transaction(self.account, Transaction("deposit", amount))
-
-    @workflow.update
-    def withdraw(self, amount: int) -> int:
-        """Take money out; returns the new balance."""
-        self.account = domain.apply(self.account, Transaction("withdraw", amount))
-        return self.account.balance
-
-    @withdraw.validator
-    def check_withdraw(self, amount: int) -> None:
-        domain.check_transaction(self.account, Transaction("withdraw", amount))
-
-    # -- an async update that calls an activity ---------------------------------------------------------
-
-    def _check_transfer(self, transfer: Transfer) -> None:
-        if not transfer.to.strip():
-            raise AccountError("a transfer needs a payee")
-        domain.check_transaction(self.account, Transaction("withdraw", transfer.amount, transfer.request_id))
-
-    async def _pay_and_debit(self, transfer: Transfer) -> int:
-        txn = Transaction("withdraw", transfer.amount, transfer.request_id)
-        try:
-            after = domain.apply(self.account, txn)  # compute the new state (checks the funds again)
-        except AccountError as err:
-            raise _business_error(err) from None
-        try:
-            await workflow.execute_activity(
-                send_transfer, args=[self.account.account_id, transfer],
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RetryPolicy(maximum_attempts=3),
-            )
-        except ActivityError as err:  # the network said no: fail this update, keep the money
-            cause = err.cause
-            if isinstance(cause, ApplicationError):
-                raise ApplicationError(cause.message, type=cause.type, non_retryable=True) from None
-            raise ApplicationError(f"payment failed: {cause}", type="PaymentFailed", non_retryable=True) from None
-        self.account = after  # save: paid, so debit
-        return self.account.balance
-
-    @workflow.update
-    async def transfer(self, transfer: Transfer) -> int:
-        """Pay someone through the payment network, one transfer at a time; returns the new balance."""
-        async with self.lock:
-            return await self._pay_and_debit(transfer)
-
-    @transfer.validator
-    def check_transfer(self, transfer: Transfer) -> None:
-        self._check_transfer(transfer)
-
-    @workflow.update
-    async def transfer_unlocked(self, transfer: Transfer) -> int:
-        """The same code without the lock. While one transfer awaits the network, another runs, computes its
-        new balance from the same old state, and the last one to finish overwrites the others."""
-        return await self._pay_and_debit(transfer)
-
-    @transfer_unlocked.validator
-    def check_transfer_unlocked(self, transfer: Transfer) -> None:
-        self._check_transfer(transfer)
-
-    @workflow.update
-    def close(self) -> Account:
-        """Close the account; the workflow returns once every handler still running has finished."""
-        self.account = domain.close(self.account)
-        return self.account
-
-    # -- the signal + query way, for comparison ---------------------------------------------------------
-
-    @workflow.signal
-    def deposit_signal(self, txn: Transaction) -> None:
-        """A signal has no validator and returns nothing: a bad one is already in the history, so the handler
-        can only ignore it (and write down why)."""
-        try:
-            self.account = domain.apply(self.account, txn)
-        except AccountError as err:
-            self.ignored_signals.append(str(err))
-
-    @workflow.query
-    def account_state(self) -> Account:
-        return self.account
-
-    @workflow.query
-    def ignored(self) -> list[str]:
-        return list(self.ignored_signals)
-
-
-@workflow.defn
-class DepositRequest:
-    """Workflow-per-request: one short workflow per deposit; the account lives in the database."""
-
-    @workflow.run
-    async def run(self, account_id: str, txn: Transaction) -> int:
-        return await workflow.execute_activity(apply_in_database, args=[account_id, txn],
-                                               start_to_close_timeout=timedelta(seconds=30))
-
-
-WORKFLOWS = [AccountEntity, DepositRequest]
-ACTIVITIES = [send_transfer, apply_in_database]
-
-
-# ---------------------------------------------------------------- client side
+from . import errors
+from .errors import WorkbookError
+from .history import event_types, history_frame
+from .polling import Seen, until
+from .workflows import domain
+from .workflows.domain import Account, Transaction
+from .workflows.update_account import DepositRequest, Transfer, UpdateAccount, database, payment_network
+from .workshop import scoped, unique
 
 
 def workflow_id(account_id: str) -> str:
@@ -236,7 +36,7 @@ def workflow_id(account_id: str) -> str:
 def open_account_operation(account_id: str, task_queue: str) -> WithStartWorkflowOperation:
     """Start the account's workflow if it is not running; use the running one if it is."""
     return WithStartWorkflowOperation(
-        AccountEntity.run, account_id, id=workflow_id(account_id), task_queue=task_queue,
+        UpdateAccount.run, account_id, id=workflow_id(account_id), task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
 
@@ -246,23 +46,29 @@ async def deposit_with_start(client: Client, account_id: str, amount: int, task_
     """Update-with-start: deposit into the account, creating its workflow lazily on the first deposit.
     Returns the new balance and the workflow handle."""
     start = open_account_operation(account_id, task_queue)
-    balance = await client.execute_update_with_start_workflow(AccountEntity.deposit, amount,
+    balance = await client.execute_update_with_start_workflow(UpdateAccount.deposit, amount,
                                                               start_workflow_operation=start)
     return balance, await start.workflow_handle()
 
 
-async def signal_then_query(handle: WorkflowHandle, txn: Transaction, *, pause_s: float = 0.0,
-                            max_queries: int = 10_000) -> tuple[Account, int]:
+async def signal_then_query(handle: WorkflowHandle, txn: Transaction, *, timeout: float = 10.0,
+                            interval: float = 0.0) -> tuple[Account, int]:
     """The signal + query round trip: signal a deposit, then query until it is visible.
-    Returns the account that shows it and how many queries it took."""
-    await handle.signal(AccountEntity.deposit_signal, txn)
-    for queries in range(1, max_queries + 1):
-        account = await handle.query(AccountEntity.account_state)
-        if txn.request_id in account.applied:
-            return account, queries
-        if pause_s:
-            await asyncio.sleep(pause_s)
-    raise TimeoutError(f"the signal {txn.request_id} was not visible after {max_queries} queries")
+    Returns the account that shows it and how many queries it took. `interval` 0: ask again at once
+    (the measurement wants the moment the deposit shows, not a polite poll)."""
+    await handle.signal(UpdateAccount.deposit_signal, txn)
+    seen = await until(lambda: handle.query(UpdateAccount.account_state),
+                       lambda account: txn.request_id in account.applied, timeout=timeout, interval=interval,
+                       gave_up=f"the signal {txn.request_id} was not visible")
+    return seen.value, seen.queries
+
+
+async def balance_reaches(handle: WorkflowHandle, balance: int, *, timeout: float = 10.0) -> Seen[Account]:
+    """Query until the account's balance is `balance` (updates that were waiting may complete a moment apart)."""
+    return await until(lambda: handle.query(UpdateAccount.account_state),
+                       lambda account: account.balance == balance, timeout=timeout,
+                       gave_up=lambda account: f"the balance is {account.balance if account else '?'}, "
+                                               f"not {balance}")
 
 
 def reset_outside_world(delay_s: float = 0.2) -> None:
@@ -272,20 +78,146 @@ def reset_outside_world(delay_s: float = 0.2) -> None:
     database.clear()
 
 
-def explain(err: BaseException) -> str:
-    """`errors.explain`, plus the innermost message of a failed update (what the validator or handler said).
+# ---------------------------------------------------------------- bad updates, side by side
 
-    `WorkflowUpdateFailedError` carries the workflow's failure as `.cause`; for either kind of failure the
-    caller gets this same exception type: the history tells a rejection from a failure after acceptance."""
-    if isinstance(err, WorkflowUpdateFailedError):
-        return f"Update rejected or failed: {errors.explain(err.cause)}"
-    return errors.explain(err)
+
+async def try_updates(handle: WorkflowHandle, attempts: Sequence[tuple[str, Any, Any]]) -> list[dict]:
+    """Send each `(label, update, argument)` and report what the client saw and what the history gained.
+
+    "exception" is None for an update that succeeded (the notebook's attempts should all fail)."""
+    rows = []
+    for label, update, arg in attempts:
+        before = len(await event_types(handle))
+        row: dict[str, Any] = {"update": label, "exception": None, "cause": None, "message": ""}
+        try:
+            await handle.execute_update(update, arg)
+        except WorkflowUpdateFailedError as err:
+            row.update(exception=type(err).__name__, cause=getattr(err.cause, "type", None),
+                       message=errors.explain(err))
+        events = (await history_frame(handle)).iloc[before:]
+        row["events added"] = len(events)
+        row["new events (without workflow tasks)"] = ", ".join(
+            t.removeprefix("WorkflowExecution") for t in events["type"] if not t.startswith("WorkflowTask"))
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------- concurrent transfers
+
+
+@dataclass
+class TransferRun:
+    """`n` transfers of the same amount sent at once to one fresh account, through one transfer handler."""
+
+    handler: str
+    handle: WorkflowHandle
+    opening: int
+    account: Account  # the state after every transfer returned
+    paid: int  # what the payment network sent out
+    balances: list[int]  # what each update returned, in request order
+    seconds: list[float]  # each update's round trip, in request order
+
+    @property
+    def debited(self) -> int:
+        return self.opening - self.account.balance
+
+    @property
+    def lost(self) -> int:
+        """Money paid out that the balance does not show."""
+        return self.paid - self.debited
+
+    def row(self) -> dict:
+        return {"handler": self.handler, "paid out": self.paid, "debited": self.debited, "lost": self.lost,
+                "balances returned": sorted(set(self.balances)),
+                "fastest update (s)": f"{min(self.seconds):.2f}", "slowest update (s)": f"{max(self.seconds):.2f}"}
+
+
+async def concurrent_transfers(client: Client, update, name: str, task_queue: str, *, n: int = 8,
+                               amount: int = 10, opening: int = 1000, payee: str = "grocer",
+                               step: Callable[[], None] | None = None) -> TransferRun:
+    """Open a fresh account with `opening`, send `n` transfers of `amount` at the same time through
+    `update` (`UpdateAccount.transfer` or `.transfer_unlocked`), and report what was paid and debited.
+    `step()` is called as each transfer returns (a progress bar)."""
+    opened, handle = await deposit_with_start(client, f"{name}-{uuid.uuid4().hex[:5]}", opening, task_queue)
+
+    async def one(i: int) -> tuple[int, float]:
+        started = time.perf_counter()
+        balance = await handle.execute_update(update, Transfer(payee, amount, f"{name}-{i}"))
+        if step:
+            step()
+        return balance, time.perf_counter() - started
+
+    results = await asyncio.gather(*[one(i) for i in range(n)])
+    account = await handle.query(UpdateAccount.account_state)
+    paid = sum(sent for _, _, sent, _ in payment_network.sent_from(account.account_id))
+    return TransferRun(handler=name, handle=handle, opening=opened, account=account, paid=paid,
+                       balances=[b for b, _ in results], seconds=[s for _, s in results])
+
+
+# ---------------------------------------------------------------- measured side by side
+
+
+UPDATE, SIGNAL_QUERY, PER_REQUEST = "update", "signal, then query until visible", "workflow per request"
+
+
+@dataclass
+class SideBySide:
+    """One deposit of 1, three ways, `n` times each, interleaved; latencies in milliseconds."""
+
+    latency_ms: dict[str, list[float]]
+    update_results: list[int]  # the balance each update returned
+    request_results: list[int]  # the balance each workflow-per-request returned (its own database row)
+    queries: list[int]  # queries each signal needed before the deposit was visible
+
+    @property
+    def n(self) -> int:
+        return len(self.update_results)
+
+    def summary(self) -> pd.DataFrame:
+        """One row per pattern: calls per change, p50 and p95 in ms."""
+        calls = {UPDATE: "1 update", SIGNAL_QUERY: f"1 signal + {pd.Series(self.queries).mean():.2f} queries (mean)",
+                 PER_REQUEST: "1 start + 1 result"}
+        return pd.DataFrame([{"pattern": name, "calls per change": calls[name],
+                              "p50 ms": float(pd.Series(values).quantile(0.5)),
+                              "p95 ms": float(pd.Series(values).quantile(0.95))}
+                             for name, values in self.latency_ms.items()])
+
+    @property
+    def p50(self) -> dict[str, float]:
+        return {row["pattern"]: row["p50 ms"] for row in self.summary().to_dict("records")}
+
+
+async def measure_side_by_side(client: Client, handle: WorkflowHandle, account_id: str, task_queue: str, *,
+                               n: int = 120, step: Callable[[], None] | None = None) -> SideBySide:
+    """Deposit 1 into the account `n` times each way, interleaved so a busy machine slows all three alike:
+    an update on `handle`; a signal to `handle`, then queries until visible; and a `DepositRequest` workflow
+    for `account_id` (its balance lives in the stand-in database). `step()` after each round."""
+    latency: dict[str, list[float]] = {UPDATE: [], SIGNAL_QUERY: [], PER_REQUEST: []}
+    result = SideBySide(latency, [], [], [])
+    for i in range(n):
+        started = time.perf_counter()
+        result.update_results.append(await handle.execute_update(UpdateAccount.deposit, 1))
+        latency[UPDATE].append((time.perf_counter() - started) * 1000)
+
+        started = time.perf_counter()
+        _seen, queries = await signal_then_query(handle, Transaction("deposit", 1, f"sq-{i}"))
+        latency[SIGNAL_QUERY].append((time.perf_counter() - started) * 1000)
+        result.queries.append(queries)
+
+        started = time.perf_counter()
+        result.request_results.append(await client.execute_workflow(
+            DepositRequest.run, args=[account_id, Transaction("deposit", 1, f"w-{i}")],
+            id=unique("nb03-request"), task_queue=task_queue))
+        latency[PER_REQUEST].append((time.perf_counter() - started) * 1000)
+        if step:
+            step()
+    return result
 
 
 # ---------------------------------------------------------------- the form
 
 
-UPDATES = {"deposit": AccountEntity.deposit, "withdraw": AccountEntity.withdraw}
+UPDATES = {"deposit": UpdateAccount.deposit, "withdraw": UpdateAccount.withdraw}
 
 
 def parse_form(values: dict[str, str]) -> dict:
@@ -306,4 +238,4 @@ async def submit(handle: WorkflowHandle, operation: str, amount: int) -> int:
     try:
         return await handle.execute_update(UPDATES[operation], amount)
     except WorkflowUpdateFailedError as err:
-        raise WorkbookError(explain(err)) from err
+        raise WorkbookError(errors.explain(err)) from err
