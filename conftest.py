@@ -2,7 +2,7 @@
 
 Notebook kernels (nbval, the browser test, workshop-mode learners) and the tests' own servers all start dev
 servers; each must stop with its owner. At the end of the session we wait briefly for stragglers, then fail
-the run (and kill them) if any remain.
+the run (and kill them) if any remain. With pytest-xdist the controller does this, after all its workers.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import os
 import subprocess
 import time
 import uuid
+
+import pytest
 
 
 def _temporal_pids() -> set[int]:
@@ -43,12 +45,31 @@ def _leaked(before: set[int], token: str) -> set[int]:
     return {pid for pid in _temporal_pids() - before if _ours(pid, token)}
 
 
-def pytest_sessionstart(session):
-    session.config._temporal_before = _temporal_pids()
-    os.environ[SESSION_ENV] = session.config._session_token = uuid.uuid4().hex
+def _is_xdist_worker(config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    """The token goes into the environment before pytest-xdist starts its workers, so they inherit it."""
+    if _is_xdist_worker(config):
+        return
+    config._temporal_before = _temporal_pids()
+    os.environ[SESSION_ENV] = config._session_token = uuid.uuid4().hex
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Tests that share a file share a worker (nbval's cells must run in order in one kernel; a module's
+    fixtures start once), unless a test names its own `xdist_group` (the browser test: one per notebook)."""
+    for item in items:
+        if not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
 def pytest_sessionfinish(session, exitstatus):
+    if _is_xdist_worker(session.config):
+        return  # the controller checks once every worker has stopped
     before = getattr(session.config, "_temporal_before", set())
     token = getattr(session.config, "_session_token", "")
     deadline = time.monotonic() + 15

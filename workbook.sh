@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The workbook's two commands. Needs only python3 (3.10+); everything else is installed here.
 #   ./workbook.sh lab    set up, then open JupyterLab on notebooks/
-#   ./workbook.sh test   set up (test extras and Debian's chromium too), then run every test and notebook
+#   ./workbook.sh test   set up (test extras and Debian's chromium too), then run the full suite: every test,
+#                        every notebook twice in one kernel, the browser test
+#   ./workbook.sh quick  set up, then module tests and every notebook under nbval (no browser): for contributors
 #   ./workbook.sh check  set up, then run the workshop setup check
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV=${WORKBOOK_VENV:-.venv}
 PY="$VENV/bin/python"
+WORKERS=${WORKBOOK_TEST_WORKERS:-4}  # pytest-xdist workers: tests mostly wait on the server, so more than the cores
 
 as_root() {  # run a command as root: directly, or through sudo without a password prompt
   if [ "$(id -u)" -eq 0 ]; then "$@"
@@ -61,14 +64,19 @@ case "${1:-}" in
   test)
     setup "[test]"
     need_chromium
-    exec "$PY" -m pytest --nbval-lax --nbval-cell-timeout=300 "${@:2}"
+    exec "$PY" -m pytest -n "$WORKERS" --dist loadgroup --durations=15 "${@:2}"
+    ;;
+  quick)
+    setup "[test]"
+    exec "$PY" -m pytest -n "$WORKERS" --dist loadgroup -m "not full" --nbval-lax --nbval-cell-timeout=300 \
+      --durations=10 "${@:2}"
     ;;
   check)
     setup
     exec "$PY" -m tutorial.setup_check "${@:2}"
     ;;
   *)
-    echo "usage: ./workbook.sh lab | test | check" >&2
+    echo "usage: ./workbook.sh lab | test | quick | check" >&2
     exit 2
     ;;
 esac

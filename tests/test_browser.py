@@ -45,8 +45,8 @@ CLICKS: dict[str, list[tuple[str, str]]] = {
 }
 CLEAN_UP_HEADING = "Clean up"
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed "
-                                "(./workbook.sh test installs it)")
+pytestmark = [pytest.mark.full, pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not "
+                                                 "installed (./workbook.sh test installs it)")]
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +145,8 @@ def assert_no_error(page, name: str) -> None:
     assert errors.count() == 0, f"{name}: a cell shows an error: {errors.first.inner_text()[:1500]}"
 
 
-@pytest.mark.parametrize("name", NOTEBOOKS)
+# one xdist group per notebook: notebooks run in parallel, each worker with its own JupyterLab
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xdist_group(f"browser-{n}")) for n in NOTEBOOKS])
 def test_notebook_in_jupyterlab(lab, browser, name):
     base, token, _home = lab
     context = browser.new_context(viewport={"width": 1400, "height": 1000})

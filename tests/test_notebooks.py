@@ -39,3 +39,35 @@ def test_every_notebook_proves_its_claims_with_asserts(path):
     code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
     assert code.count("assert ") >= 3
     assert "asyncio.run(" not in code, "a kernel already runs a loop: use top-level await"
+
+
+def _navigation():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("navigation", Path(__file__).parent.parent / "scripts" / "navigation.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_navigation_is_generated_from_the_titles():
+    nav = _navigation()
+    assert [e.path for e in nav.entries()] == NOTEBOOKS
+    assert nav.drifted() == [], "run scripts/navigation.py"
+
+
+def test_the_navigation_check_sees_a_drifted_notebook(tmp_path):
+    import shutil
+
+    import nbformat
+
+    nav = _navigation()
+    for path in NOTEBOOKS:
+        shutil.copy(path, tmp_path / path.name)
+    victim = tmp_path / NOTEBOOKS[1].name
+    nb = nbformat.read(victim, as_version=4)
+    nb.cells[0].source = nb.cells[0].source.replace("**Contents** ·", "**Contents** · [99 · typed by hand](x.ipynb) ·")
+    nbformat.write(nb, victim)
+    assert nav.drifted(tmp_path) == [victim.name]
+    nav.drifted(tmp_path, write=True)
+    assert nav.drifted(tmp_path) == []

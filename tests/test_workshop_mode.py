@@ -17,6 +17,7 @@ import pytest
 from tutorial import server
 
 ROOT = Path(__file__).parent.parent
+pytestmark = pytest.mark.full  # two learners at once: the full suite
 NOTEBOOK = ROOT / "notebooks" / "00_how_temporal_runs_your_code.ipynb"
 
 
