@@ -14,6 +14,7 @@ import pytest
 
 from conftest import temporal_pids
 from tutorial import server
+from tutorial.workshop import unique
 
 
 def test_connect_reuses_the_running_server_and_client(run, client):
@@ -128,3 +129,25 @@ def test_a_failed_connection_elsewhere_does_not_drop_the_working_client(run, cli
         run(server.connect(quiet=True))
     monkeypatch.delenv("TEMPORAL_ADDRESS")
     assert run(server.connect(quiet=True)) is client
+
+
+def test_a_server_with_changed_dynamic_config_applies_it(run):
+    """A lowered limit takes effect (an id longer than limit.maxIDLength is refused), and only on that server."""
+    from temporalio.service import RPCError
+
+    from tutorial.workflows.greeting import Greet
+
+    lowered = server.EmbeddedServer(dynamic_config={"limit.maxIDLength": 20})
+    try:
+        client = run(server.connect_to(run(lowered.start())))
+        try:
+            run(client.start_workflow(Greet.run, "x", id="an-id-longer-than-twenty", task_queue="nobody"))
+            raise AssertionError("the lowered limit should refuse a 24-character id")
+        except RPCError as err:
+            assert "length" in err.message.lower() or "long" in err.message.lower(), err.message
+        normal = run(server.connect(quiet=True))
+        handle = run(normal.start_workflow(Greet.run, "x", id="an-id-longer-than-twenty-" + unique("x"),
+                                           task_queue="nobody"))
+        run(handle.terminate())
+    finally:
+        lowered.stop()

@@ -92,8 +92,11 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 class EmbeddedServer:
     """A `temporal server start-dev` process owned by this Python process."""
 
-    def __init__(self, *, port: int | None = None, ui_port: int | None = None, db_file: str | Path | None = None):
+    def __init__(self, *, port: int | None = None, ui_port: int | None = None, db_file: str | Path | None = None,
+                 dynamic_config: dict[str, int | float | bool | str] | None = None):
+        """`dynamic_config`: server settings to change, e.g. {"history.maxTotalUpdates": 5} to show a limit live."""
         self.requested_port = port
+        self.dynamic_config = dict(dynamic_config or {})
         self.requested_ui_port = ui_port
         self.db_file = Path(db_file) if db_file else None
         self.process: subprocess.Popen | None = None
@@ -146,6 +149,9 @@ class EmbeddedServer:
             if self.db_file:
                 self.db_file.parent.mkdir(parents=True, exist_ok=True)
                 args += ["--db-filename", str(self.db_file)]
+            for key, value in self.dynamic_config.items():
+                text = str(value).lower() if isinstance(value, bool) else str(value)
+                args += ["--dynamic-config-value", f"{key}={text}"]
             log = open(self.log_path, "ab")
             self.process = subprocess.Popen(
                 args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -287,6 +293,11 @@ async def connect(*, db_file: str | Path | None = None, quiet: bool = False) -> 
     return client
 
 
+async def connect_to(info: ServerInfo) -> Client:
+    """A client for a server other than this kernel's current one (say, one started with lowered limits)."""
+    return await _connect_client(info.address, info.namespace, wait_healthy=info.embedded)
+
+
 def server_info() -> ServerInfo:
     """Where the current server is; `connect()` must have run."""
     if _info is None:
@@ -302,5 +313,6 @@ async def restart_server() -> ServerInfo:
     old = _server
     old.stop()
     _clients.clear()
-    _server = EmbeddedServer(port=old.port, ui_port=old.ui_port, db_file=old.db_file)
+    _server = EmbeddedServer(port=old.port, ui_port=old.ui_port, db_file=old.db_file,
+                             dynamic_config=old.dynamic_config)
     return await _server.start()
