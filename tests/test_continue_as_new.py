@@ -1,40 +1,34 @@
-"""Continue-as-new with pending signals and updates (notebook 05), against the real dev server.
-
-The burst proof: at least 1,000 deposit signals and concurrent withdrawal updates across at least five runs of
-one entity, audited by request id: nothing lost, nothing applied twice.
-"""
+"""Notebook 05's client side: the forms' parsing, the audit by request id, waiting until an entity is idle,
+the chain of runs read from the server, the charts, and the exercise's check (the shipped solution passes it,
+a naive caller does not). The workflows themselves: tests/test_workflows_long_lived_account.py."""
 
 from __future__ import annotations
 
-import warnings
 from types import SimpleNamespace
 
+import matplotlib
 import pytest
-from temporalio.client import WorkflowUpdateFailedError
-from temporalio.service import RPCError, RPCStatusCode
-from temporalio.workflow import UnfinishedUpdateHandlersWarning
 
 from tutorial import continue_as_new as can
-from tutorial.server import WorkbookError
-from tutorial.workflows.domain import Transaction
+from tutorial import limits
+from tutorial.charts import continue_as_new as charts
+from tutorial.errors import WorkbookError
 from tutorial.solutions import nb05_exercise
 from tutorial.worker import WorkerController
+from tutorial.workflows import long_lived_account as lla
+from tutorial.workflows.domain import Transaction
+from tutorial.workflows.long_lived_account import EntityStatus, SafeAccount
 from tutorial.workshop import unique
+
+matplotlib.use("Agg")
 
 
 @pytest.fixture(scope="module")
 def worker(run, client):
-    w = WorkerController(client, task_queue=unique("test-can"), workflows=can.WORKFLOWS, activities=can.ACTIVITIES)
+    w = WorkerController(client, task_queue=unique("test-nb05"), workflows=lla.WORKFLOWS, activities=lla.ACTIVITIES)
     run(w.start())
     yield w
     run(w.stop())
-
-
-def start(run, client, worker, entity, **handover):
-    workflow_id = unique(f"test-{entity.__name__.lower()}")
-    opening = handover.pop("opening_balance", 0)
-    return run(client.start_workflow(entity.run, can.new_account(workflow_id[-40:], opening, **handover),
-                                     id=workflow_id, task_queue=worker.task_queue))
 
 
 def test_audit_counts_lost_and_duplicated_by_request_id():
@@ -44,115 +38,106 @@ def test_audit_counts_lost_and_duplicated_by_request_id():
     assert result.lost_ids == ["r2", "r3"]
 
 
-def test_every_message_grows_the_history_and_the_workflow_can_read_it(run, client, worker):
-    handle = start(run, client, worker, can.SafeAccount, max_events=0)  # 0: never continue-as-new by length
-    samples = run(can.watch_growth(handle, steps=3, per_step=10))
-    lengths = [s["history length"] for s in samples]
-    sizes = [s["history bytes"] for s in samples]
-    print("history length after 0, 10, 20, 30 deposits:", lengths, "bytes:", sizes)
-    assert all(b - a >= 10 for a, b in zip(lengths, lengths[1:])), "each signal is at least one event"
-    assert all(b > a for a, b in zip(sizes, sizes[1:]))
-    assert not any(s["suggested"] for s in samples) and samples[-1]["run"] == 1 and samples[-1]["balance"] == 30
-    run(handle.signal(can.SafeAccount.close_account))
-    assert run(handle.result()).transactions == 30
+def test_the_threshold_form_takes_a_whole_number_up_to_the_servers_hard_limit():
+    assert can.parse_threshold({"events": " 1_000 "}) == {"events": 1_000}
+    assert can.parse_threshold({"events": "51,200"}) == {"events": limits.HISTORY_EVENTS_MAX.value}
+    with pytest.raises(ValueError, match=r"^events: enter a whole number, not 'fifty'$"):
+        can.parse_threshold({"events": " fifty"})
+    for text in ("19", "51201", "-5", ""):
+        with pytest.raises(ValueError, match="threshold must be from 20 to 51,200 events|whole number"):
+            can.parse_threshold({"events": text})
 
 
-def test_the_server_suggests_continue_as_new_from_4096_events(run, client, worker):
-    seen = run(client.execute_workflow(can.HistoryGrower.run, args=[can.SUGGEST_EVENTS, 5, 12_000],
-                                       id=unique("test-grower"), task_queue=worker.task_queue))
-    not_yet = [length for length, suggested in seen if not suggested]
-    first = next(length for length, suggested in seen if suggested)
-    print(f"not suggested at {max(not_yet)} events, suggested at {first} events")
-    assert max(not_yet) < can.SUGGEST_EVENTS <= first < can.SUGGEST_EVENTS + 20
-    assert first < can.EVENTS_WARNING < can.EVENTS_LIMIT
+def test_the_burst_form_takes_sizes_a_laptop_sends_and_a_threshold_the_burst_crosses():
+    assert can.parse_burst({"deposits": "300", "withdrawals": "0", "threshold": "100"}) == \
+        {"deposits": 300, "withdrawals": 0, "threshold": 100}
+    bad = {
+        ("2001", "0", "100"): "deposits: 1 to 2,000; withdrawals: 0 to 200",
+        ("300", "201", "100"): "deposits: 1 to 2,000; withdrawals: 0 to 200",
+        ("300", "30", "301"): "threshold: from 20 events up to the number of deposits",
+        ("300", "30", "10"): "threshold: from 20 events",
+        ("300", "2.5", "100"): "withdrawals: enter a whole number, not '2.5'",
+    }
+    for (deposits, withdrawals, threshold), message in bad.items():
+        with pytest.raises(ValueError) as err:
+            can.parse_burst({"deposits": deposits, "withdrawals": withdrawals, "threshold": threshold})
+        assert str(err.value).startswith(message) and len(str(err.value)) < 90  # one short red line
 
 
-def test_the_leaky_entity_loses_buffered_deposits_in_a_burst(run, client, worker):
-    exp = run(can.burst_experiment(client, worker.task_queue, can.LeakyAccount, 300, max_events=100))
-    delivered = sum(r.deposits_delivered for r in exp.runs)
-    print("leaky burst:", exp.line(), f"(the server delivered {delivered})")
-    assert delivered == exp.audit.sent, "the server delivered every signal to some run"
-    assert exp.audit.lost > 0, "the deposits in the inbox at continue-as-new are gone"
-    assert exp.audit.processed + exp.audit.lost == exp.audit.sent and exp.audit.duplicated == 0
-    assert exp.final.balance == 1_000 + exp.audit.processed < exp.expected_balance
-    assert sum(r.carried_in for r in exp.runs) == 0, "the leaky entity never hands anything over"
+def test_the_demo_threshold_sits_first_beside_the_servers_limits():
+    rows = limits.rows(can.threshold_row(50))
+    assert rows[0]["limit"] == "demo threshold (this notebook): 50 events" and rows[0].keys() == rows[1].keys()
+    assert len(rows) == 1 + len(limits.ALL)
 
 
-def test_the_safe_entity_loses_nothing_in_a_burst_of_1000_signals_and_concurrent_updates(run, client, worker):
-    exp = run(can.burst_experiment(client, worker.task_queue, can.SafeAccount, 1_000, 100, max_events=100))
-    a = exp.audit
-    print(f"\nBURST sent {a.sent}, processed {a.processed}, lost {a.lost}, duplicated {a.duplicated}, "
-          f"runs {len(exp.runs)}, seconds {exp.seconds:.1f}")
-    print(can.chain_frame(exp.runs).drop(columns=["first_execution_run_id"]).to_string(index=False))
-    assert a.sent == 1_100 and a.processed == a.sent and a.lost == 0 and a.duplicated == 0
-    assert len(exp.runs) >= 5, "the burst spans at least five runs"
-    assert exp.burst.update_errors == [] and len(exp.burst.update_results) == 100, "every withdrawal answered"
-    assert exp.final.balance == exp.expected_balance and exp.final.transactions == a.sent
-    assert {r.first_execution_run_id for r in exp.runs} == {exp.runs[0].run_id}, "one chain, one first run"
-    assert [r.run_number for r in exp.runs] == list(range(1, len(exp.runs) + 1))
-    carried = sum(r.carried_out for r in exp.runs)
-    assert carried > 0 and carried == sum(r.carried_in for r in exp.runs), "what one run hands over, the next takes"
-    assert sum(r.deposits_delivered for r in exp.runs) == 1_000
+def test_wait_until_idle_raises_a_clear_error_instead_of_returning_a_busy_status(run):
+    class Busy:  # an entity whose inbox never drains: what a stopped or starved worker looks like
+        id = "busy-account"
+
+        async def describe(self):
+            return SimpleNamespace(run_id="run-1", history_length=9,
+                                   raw_description=SimpleNamespace(HasField=lambda name: False))
+
+        async def query(self, *_args, **_kwargs):
+            return EntityStatus(run_number=1, run_id="run-1", first_execution_run_id="run-1",
+                                continued_run_id=None, history_length=9, history_size=900,
+                                continue_as_new_suggested=False, max_events=0, balance=0, transactions=0,
+                                queued=3, carried_in=0, processed_this_run=0, duplicates_ignored=0, rejected=0)
+
+    with pytest.raises(WorkbookError, match=r"^busy-account was not idle \(3 deposits still queued, run 1\): "
+                                            r"is its worker running.*gave up after 0.2 s"):
+        run(can.wait_until_idle(Busy(), timeout=0.2))
 
 
-def test_updates_alone_fill_a_history_too(run, client, worker):
-    exp = run(can.burst_experiment(client, worker.task_queue, can.SafeAccount, 0, 20, max_events=60, atm_callers=1))
-    events = sum(r.events for r in exp.runs)
-    print("updates only:", exp.line(), f"({events / 20:.1f} events per withdrawal)")
-    assert len(exp.runs) >= 2 and all(r.deposits_delivered == 0 for r in exp.runs)
-    assert sum(r.withdrawals_accepted for r in exp.runs) == 20 and events >= 20 * 4
-    assert exp.audit.lost == 0 and exp.audit.duplicated == 0 and exp.burst.update_errors == []
-    assert exp.final.balance == 1_000 - 20
+def test_wait_until_idle_waits_for_a_pending_workflow_task_too(run):
+    class Unsteady:  # the query answered, but the server still has a task for the run: not idle yet
+        id = "unsteady-account"
+
+        async def describe(self):
+            return SimpleNamespace(run_id="run-1", history_length=9,
+                                   raw_description=SimpleNamespace(HasField=lambda name: True))
+
+        async def query(self, *_args, **_kwargs):
+            return EntityStatus(run_number=2, run_id="run-1", first_execution_run_id="run-0",
+                                continued_run_id="run-0", history_length=9, history_size=900,
+                                continue_as_new_suggested=False, max_events=0, balance=0, transactions=0,
+                                queued=0, carried_in=0, processed_this_run=0, duplicates_ignored=0, rejected=0)
+
+    with pytest.raises(WorkbookError, match=r"not idle \(a workflow task is still waiting, run 2\)"):
+        run(can.wait_until_idle(Unsteady(), timeout=0.2))
 
 
-def test_an_update_in_flight_fails_at_its_caller_when_the_run_does_not_wait(run, client, worker):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        leaky = run(can.update_in_flight(client, worker.task_queue, can.LeakyAccount))
-    unfinished = [w for w in caught if issubclass(w.category, UnfinishedUpdateHandlersWarning)]
-    print("leaky:", leaky, "| warning:", str(unfinished[0].message)[:90] if unfinished else None)
-    assert leaky.result is None and "AcceptedUpdateCompletedWorkflow" in leaky.error
-    assert unfinished and "withdraw" in str(unfinished[0].message)
-    assert leaky.run_number_after == 2 and leaky.balance_after == 90 and leaky.applied_times == 1, \
-        "the caller got an error, yet the money moved"
+def test_the_chain_of_runs_is_read_from_the_server_and_charted(run, client, worker):
+    workflow_id = unique("test-nb05-chain")
+    handle = run(client.start_workflow(SafeAccount.run, can.new_account(workflow_id[-40:], max_events=0),
+                                       id=workflow_id, task_queue=worker.task_queue))
+    for i in range(2):
+        run(handle.signal(SafeAccount.deposit, Transaction("deposit", 1, f"before-{i}")))
+        assert run(can.wait_until_idle(handle)).run_number == i + 1
+        run(handle.signal(SafeAccount.roll_over))
+        assert run(can.wait_until_idle(handle)).run_number == i + 2
+    runs = run(can.run_chain(client, workflow_id))
+    frame = can.chain_frame(runs)
+    print(frame.to_string(index=False))
+    assert [r.run_number for r in runs] == [1, 2, 3]
+    assert [r.closed_by for r in runs] == ["continued as new", "continued as new", "still running"]
+    assert all(later.continued_from == earlier.run_id for earlier, later in zip(runs, runs[1:]))
+    assert [r.deposits_delivered for r in runs] == [1, 1, 0] and {r.first_execution_run_id for r in runs} == \
+        {runs[0].run_id}
+    assert list(frame["run_id"]) == [r.run_id[:8] for r in runs]
+    fig = charts.chain(runs, 40)
+    assert len(fig.axes[0].patches) == 3 and "51,200 events" in fig.axes[0].get_title()
+    run(handle.signal(SafeAccount.close_account))
+    assert run(handle.result()).balance == 2
 
 
-def test_an_update_in_flight_completes_when_the_run_waits_for_handlers(run, client, worker):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        safe = run(can.update_in_flight(client, worker.task_queue, can.SafeAccount))
-    print("safe:", safe)
-    assert safe.error is None and safe.result == 90 and safe.balance_after == 90 and safe.applied_times == 1
-    assert safe.run_number_after == 2
-    assert not [w for w in caught if issubclass(w.category, UnfinishedUpdateHandlersWarning)]
-
-
-def test_the_client_talks_to_the_entity_by_workflow_id_across_runs(run, client, worker):
-    handle = start(run, client, worker, can.SafeAccount, max_events=1_000)
-    first_run = run(handle.describe()).run_id
-    run(handle.signal(can.SafeAccount.set_max_events, 40))
-    run(handle.signal(can.SafeAccount.roll_over))
-    status = run(can.wait_until_idle(handle))
-    assert status.run_number == 2 and status.first_execution_run_id == first_run and status.run_id != first_run
-    assert status.max_events == 40, "the threshold travelled in the handover"
-    pinned = client.get_workflow_handle(handle.id, run_id=first_run)
-    with pytest.raises(RPCError) as err:
-        run(pinned.signal(can.SafeAccount.deposit, Transaction("deposit", 5, "pinned")))
-    assert err.value.status == RPCStatusCode.NOT_FOUND, "a closed run takes no more signals"
-    by_id = client.get_workflow_handle(handle.id)
-    run(by_id.signal(can.SafeAccount.deposit, Transaction("deposit", 5, "by-id")))
-    assert run(can.wait_until_idle(by_id)).balance == 5
-    run(by_id.signal(can.SafeAccount.close_account))
-    assert run(handle.result()).applied == ("by-id",)
-
-
-def test_a_refused_withdrawal_is_rejected_by_the_validator(run, client, worker):
-    handle = start(run, client, worker, can.SafeAccount, opening_balance=5)
-    with pytest.raises(WorkflowUpdateFailedError) as err:
-        run(handle.execute_update(can.SafeAccount.withdraw, Transaction("withdraw", 50, "too-much")))
-    assert "cannot withdraw 50" in str(err.value.cause)
-    run(handle.signal(can.SafeAccount.close_account))
-    assert run(handle.result()).balance == 5
+def test_the_growth_chart_draws_events_and_bytes_against_deposits_sent():
+    samples = [{"deposits sent": n, "history length": 5 + 2 * n, "history bytes": 1_000 + 300 * n}
+               for n in (0, 10, 20)]
+    fig = charts.growth(samples)
+    events, size = fig.axes
+    assert list(events.lines[0].get_ydata()) == [5, 25, 45] and list(size.lines[0].get_ydata())[-1] == 7_000 / 1024
+    assert "50 MB" in events.get_title()
 
 
 def test_the_exercise_solution_passes_the_check_and_the_naive_caller_does_not(run, client, worker):
@@ -167,21 +152,3 @@ def test_the_exercise_solution_passes_the_check_and_the_naive_caller_does_not(ru
     failed = run(can.check_exercise(client, worker.task_queue, naive))
     print("naive:", failed)
     assert str(failed["returned"]).startswith("raised") and failed["balance"] == 90
-
-
-def test_wait_until_idle_raises_a_clear_error_instead_of_returning_a_busy_status(run):
-    class Busy:  # an entity whose inbox never drains: what a stopped or starved worker looks like
-        id = "busy-account"
-
-        async def describe(self):
-            return SimpleNamespace(run_id="run-1", history_length=9,
-                                   raw_description=SimpleNamespace(HasField=lambda name: False))
-
-        async def query(self, *_args, **_kwargs):
-            return can.EntityStatus(run_number=1, run_id="run-1", first_execution_run_id="run-1",
-                                    continued_run_id=None, history_length=9, history_size=900,
-                                    continue_as_new_suggested=False, max_events=0, balance=0, transactions=0,
-                                    queued=3, carried_in=0, processed_this_run=0, duplicates_ignored=0, rejected=0)
-
-    with pytest.raises(WorkbookError, match=r"busy-account was not idle after 0.2 s \(3 deposits still queued"):
-        run(can.wait_until_idle(Busy(), timeout=0.2))

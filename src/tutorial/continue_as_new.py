@@ -1,309 +1,137 @@
-"""Workflows for notebook 05: continue-as-new with pending signals and updates, losing nothing.
+"""The client side of notebook 05: read its forms, send a burst, audit it by request id, read the chain of runs.
 
-An entity workflow (the bank account of `domain.py`) lives for ever, but its event history may not: the server
-fails a run at 51,200 events or 50 MB, warns from 10,240 events or 10 MB, and suggests continue-as-new much
-earlier. Continue-as-new closes the run and starts a fresh one, with the same workflow id, whose input is
-whatever the old run hands over. The hard part is the work still in flight at that moment:
-
-* signals already delivered to the run but still waiting in the workflow's own buffer (`inbox`);
-* update handlers still running (here: a withdrawal waiting for its ledger posting).
-
-Two entities share every handler and differ only in how they continue-as-new:
-
-* `LeakyAccount` hands over the account and nothing else, and does not wait for its handlers: under a burst it
-  silently drops the buffered deposits, and a withdrawal in flight fails at its caller although the money moved.
-* `SafeAccount` waits for `workflow.all_handlers_finished()`, then drains the inbox into the next run's input.
-
-Every transaction carries a `request_id`, so the entity can recognise a retry, and a test can prove that each
-transaction sent was applied exactly once. The client-side helpers at the end (burst, audit, run chain) are what
-the notebook and the tests use to measure it.
+The workflows are in `tutorial.workflows.long_lived_account`, the server's limits in `tutorial.limits`, the
+charts in `tutorial.charts.continue_as_new`. This module runs in the notebook (or a test), never in the sandbox.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import warnings
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
-from temporalio import activity, workflow
-from temporalio.exceptions import ApplicationError
+import pandas as pd
+from temporalio.client import WorkflowUpdateStage
+from temporalio.workflow import UnfinishedUpdateHandlersWarning
 
-from .workflows.domain import Account, AccountError, Transaction, apply, check_transaction, close
+from . import limits, polling
+from .workflows.domain import Account, Transaction
+from .workflows.long_lived_account import DEFAULT_MAX_EVENTS, EntityStatus, Handover, LeakyAccount
+from .workshop import unique
 
-# The server's limits (Temporal documentation, server defaults).
-EVENTS_LIMIT = 51_200  # a run is terminated beyond this many events
-EVENTS_WARNING = 10_240  # the server logs warnings from here on
-BYTES_LIMIT = 50 * 1024 * 1024
-BYTES_WARNING = 10 * 1024 * 1024
-SUGGEST_EVENTS = 4 * 1024  # dynamic config limit.historyCount.suggestContinueAsNew (measured in the tests)
-SUGGEST_BYTES = 4 * 1024 * 1024  # dynamic config limit.historySize.suggestContinueAsNew
-
-DEFAULT_MAX_EVENTS = 500  # the demo threshold: far below the real limits, so a notebook sees several runs
-AUDIT_KEEP_IDS = 100_000  # keep every request id (an audit trail); a real entity keeps a short window
+MIN_THRESHOLD = 20  # below this a run continues-as-new before it has done anything
+MAX_BURST_DEPOSITS = 2_000  # what a form may ask for: a burst that runs in a minute on a laptop
+MAX_BURST_WITHDRAWALS = 200
 
 
 # ---------------------------------------------------------------------------------------------------------
-# What one run hands the next, and what a query shows
+# The notebook's forms: text in, numbers out, or a short ValueError (nothing is sent)
 # ---------------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Handover:
-    """The input of every run: the account plus whatever the previous run received but did not process yet."""
-
-    account: Account
-    pending: list[Transaction] = field(default_factory=list)  # received by an earlier run, not applied yet
-    max_events: int = DEFAULT_MAX_EVENTS  # continue-as-new once the history is this long (0: only when suggested)
-    run_number: int = 1
-    keep_ids: int = AUDIT_KEEP_IDS  # how many applied request ids the account remembers (to spot retries)
-    post_seconds: float = 0.0  # how long posting a withdrawal to the ledger takes (the update's async step)
-    duplicates_ignored: int = 0  # retries recognised by their request id, over all runs
-    rejected: list[str] = field(default_factory=list)  # "request_id: reason" for transactions the rules refused
+def whole_number(name: str, text: str) -> int:
+    """A form field as a whole number (commas and underscores allowed), or a ValueError naming the field."""
+    cleaned = (text or "").strip().replace(",", "").replace("_", "")
+    if not cleaned.isdigit():
+        raise ValueError(f"{name}: enter a whole number, not {(text or '').strip()!r}")
+    return int(cleaned)
 
 
-@dataclass
-class EntityStatus:
-    """What `status` (a query) reports about the current run."""
-
-    run_number: int
-    run_id: str
-    first_execution_run_id: str
-    continued_run_id: str | None
-    history_length: int
-    history_size: int
-    continue_as_new_suggested: bool
-    max_events: int
-    balance: int
-    transactions: int
-    queued: int  # signals in the inbox, not applied yet
-    carried_in: int  # pending transactions this run received in its input
-    processed_this_run: int
-    duplicates_ignored: int
-    rejected: int
+def parse_threshold(values: dict[str, str]) -> dict[str, int]:
+    """The threshold form (`events`): a demo threshold from 20 events up to the server's hard limit."""
+    events = whole_number("events", values["events"])
+    hard_limit = limits.HISTORY_EVENTS_MAX.value
+    if not MIN_THRESHOLD <= events <= hard_limit:
+        raise ValueError(f"the threshold must be from {MIN_THRESHOLD} to {hard_limit:,} events "
+                         "(the server's hard limit)")
+    return {"events": events}
 
 
-@activity.defn
-async def post_to_ledger(txn: Transaction, seconds: float) -> str:
-    """Stands for a call to another system (the bank's ledger); it takes `seconds`."""
-    await asyncio.sleep(seconds)
-    return f"posted {txn.request_id}"
+def parse_burst(values: dict[str, str]) -> dict[str, int]:
+    """The burst form (`deposits`, `withdrawals`, `threshold`): sizes a laptop sends in a minute, and a threshold
+    low enough that the burst crosses at least one continue-as-new."""
+    numbers = {name: whole_number(name, text) for name, text in values.items()}
+    if not (1 <= numbers["deposits"] <= MAX_BURST_DEPOSITS and 0 <= numbers["withdrawals"] <= MAX_BURST_WITHDRAWALS):
+        raise ValueError(f"deposits: 1 to {MAX_BURST_DEPOSITS:,}; withdrawals: 0 to {MAX_BURST_WITHDRAWALS}")
+    if not MIN_THRESHOLD <= numbers["threshold"] <= numbers["deposits"]:
+        raise ValueError(f"threshold: from {MIN_THRESHOLD} events up to the number of deposits "
+                         "(or nothing continues-as-new)")
+    return numbers
+
+
+def threshold_row(events: int) -> dict[str, str]:
+    """The demo threshold as a row of `limits.rows`, to read it beside the server's real numbers."""
+    return {"limit": f"demo threshold (this notebook): {events:,} events",
+            "the server": "nothing: the entity itself continues-as-new", "dynamic config": "Handover.max_events"}
 
 
 # ---------------------------------------------------------------------------------------------------------
-# The entity: every handler is shared; the two workflows differ only in how they continue-as-new
-# ---------------------------------------------------------------------------------------------------------
-
-
-class _AccountEntity:
-    """Handlers and state shared by both entities (not a workflow by itself).
-
-    Deposits arrive as **signals**: fire and forget, so the handler only buffers them in `inbox` and the main
-    loop applies them. Withdrawals arrive as **updates**: the caller waits for the new balance; the handler
-    applies the withdrawal, then awaits its ledger posting (an activity) before it answers.
-    """
-
-    @workflow.init
-    def __init__(self, start: Handover) -> None:
-        self.start = start
-        self.account = start.account
-        self.inbox: list[Transaction] = list(start.pending)  # carried work goes first
-        self.applied_ids = set(start.account.applied)
-        self.duplicates_ignored = start.duplicates_ignored
-        self.rejected = list(start.rejected)
-        self.max_events = start.max_events
-        self.processed_this_run = 0
-        self.roll_over_requested = False
-        self.closing = False
-
-    # -- what the world can send ------------------------------------------------------------------------
-
-    @workflow.signal
-    def deposit(self, txn: Transaction) -> None:
-        """Buffer a deposit; the main loop applies it."""
-        self.inbox.append(txn)
-
-    @workflow.update
-    async def withdraw(self, txn: Transaction) -> int:
-        """Withdraw, post it to the ledger, and return the balance right after this withdrawal."""
-        if txn.request_id in self.applied_ids:  # a retry of a withdrawal already made: do not take it twice
-            self.duplicates_ignored += 1
-            return self.account.balance
-        balance = self._apply(txn, raise_errors=True)
-        await workflow.execute_activity(post_to_ledger, args=[txn, self.start.post_seconds],
-                                        start_to_close_timeout=timedelta(seconds=60))
-        return balance
-
-    @withdraw.validator
-    def _validate_withdraw(self, txn: Transaction) -> None:
-        """Reject (nothing enters the history) a withdrawal the rules refuse; a retry is always accepted."""
-        if txn.operation != "withdraw":
-            raise AccountError(f"the withdraw update takes withdrawals, not {txn.operation!r}")
-        if txn.request_id not in self.applied_ids:
-            check_transaction(self.account, txn)
-
-    @workflow.signal
-    def set_max_events(self, max_events: int) -> None:
-        """Change the demo threshold; it travels in the handover, so it holds for later runs too."""
-        self.max_events = max_events
-
-    @workflow.signal
-    def roll_over(self) -> None:
-        """Continue-as-new at the next opportunity, whatever the history length (for demos and tests)."""
-        self.roll_over_requested = True
-
-    @workflow.signal
-    def close_account(self) -> None:
-        """Apply what is left, close the account and end the workflow (its result is the final account)."""
-        self.closing = True
-
-    @workflow.query
-    def status(self) -> EntityStatus:
-        info = workflow.info()
-        return EntityStatus(
-            run_number=self.start.run_number, run_id=info.run_id,
-            first_execution_run_id=info.first_execution_run_id, continued_run_id=info.continued_run_id,
-            history_length=info.get_current_history_length(), history_size=info.get_current_history_size(),
-            continue_as_new_suggested=info.is_continue_as_new_suggested(), max_events=self.max_events,
-            balance=self.account.balance, transactions=self.account.transactions, queued=len(self.inbox),
-            carried_in=len(self.start.pending), processed_this_run=self.processed_this_run,
-            duplicates_ignored=self.duplicates_ignored, rejected=len(self.rejected),
-        )
-
-    @workflow.query
-    def ledger(self) -> list[str]:
-        """The request ids applied so far, oldest first (the account remembers `keep_ids` of them)."""
-        return list(self.account.applied)
-
-    # -- the main loop's helpers ------------------------------------------------------------------------
-
-    def should_continue_as_new(self) -> bool:
-        info = workflow.info()
-        too_long = self.max_events > 0 and info.get_current_history_length() >= self.max_events
-        return self.roll_over_requested or too_long or info.is_continue_as_new_suggested()
-
-    def something_to_do(self) -> bool:
-        return bool(self.inbox) or self.closing or self.should_continue_as_new()
-
-    def process_inbox(self) -> None:
-        """Apply every buffered deposit, in arrival order."""
-        while self.inbox:
-            self._apply(self.inbox.pop(0))
-
-    def take_inbox(self) -> list[Transaction]:
-        """Empty the inbox and return what was in it (to hand it over, unprocessed)."""
-        taken, self.inbox = self.inbox, []
-        return taken
-
-    def handover(self, pending: list[Transaction] | None = None) -> Handover:
-        """The next run's input: the account, and the transactions it must still apply."""
-        return Handover(
-            account=self.account, pending=list(pending or []), max_events=self.max_events,
-            run_number=self.start.run_number + 1, keep_ids=self.start.keep_ids,
-            post_seconds=self.start.post_seconds, duplicates_ignored=self.duplicates_ignored,
-            rejected=self.rejected,
-        )
-
-    def finish(self) -> Account:
-        self.process_inbox()
-        self.account = close(self.account)
-        return self.account
-
-    def _apply(self, txn: Transaction, *, raise_errors: bool = False) -> int:
-        """Apply one transaction exactly once (a known request id is a retry); returns the balance after it."""
-        if txn.request_id and txn.request_id in self.applied_ids:
-            self.duplicates_ignored += 1
-            return self.account.balance
-        try:
-            self.account = apply(self.account, txn, keep_ids=self.start.keep_ids)
-        except AccountError as err:
-            if raise_errors:  # an update: the caller gets the business error, the workflow goes on
-                raise ApplicationError(str(err), type=type(err).__name__, non_retryable=True) from None
-            self.rejected.append(f"{txn.request_id}: {err}")  # a signal cannot answer, so we keep a record
-            return self.account.balance
-        if txn.request_id:
-            self.applied_ids.add(txn.request_id)
-            if len(self.applied_ids) > 2 * self.start.keep_ids:  # keep the set as short as the account's window
-                self.applied_ids = set(self.account.applied)
-        self.processed_this_run += 1
-        return self.account.balance
-
-
-@workflow.defn
-class LeakyAccount(_AccountEntity):
-    """The wrong way: continues-as-new with the account only, and without waiting for running handlers."""
-
-    @workflow.run
-    async def run(self, start: Handover) -> Account:
-        while True:
-            await workflow.wait_condition(self.something_to_do)
-            if self.closing:
-                return self.finish()
-            if self.should_continue_as_new():
-                # BUG: the deposits in self.inbox are not in the handover, and a withdrawal still posting to
-                # the ledger is cut off. The SDK warns about the second; nothing warns about the first.
-                workflow.continue_as_new(self.handover())
-            self.process_inbox()
-
-
-@workflow.defn
-class SafeAccount(_AccountEntity):
-    """The right way: let running handlers finish, then hand the unprocessed inbox to the next run."""
-
-    @workflow.run
-    async def run(self, start: Handover) -> Account:
-        while True:
-            await workflow.wait_condition(self.something_to_do)
-            if self.closing or self.should_continue_as_new():
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                if self.closing:  # it may have arrived while we waited
-                    return self.finish()
-                # Deposits that arrived while we waited are in the inbox too: all of it goes to the next run.
-                workflow.continue_as_new(self.handover(pending=self.take_inbox()))
-            self.process_inbox()
-
-
-@workflow.defn
-class HistoryGrower:
-    """A throwaway workflow that grows its own history fast, to find where the server starts suggesting
-    continue-as-new. Each step upserts its memo `k` times (one event each) and runs one quick activity, which
-    ends the workflow task so the next step sees the new length. Returns (history length, suggested) per step.
-    """
-
-    @workflow.run
-    async def run(self, near: int, step: int, stop_after: int) -> list[tuple[int, bool]]:
-        seen: list[tuple[int, bool]] = []
-        upserts = 0
-        while True:
-            info = workflow.info()
-            length, suggested = info.get_current_history_length(), info.is_continue_as_new_suggested()
-            seen.append((length, suggested))
-            if suggested or length >= stop_after:
-                return seen
-            k = min(1000, max(step, near - length - 60))  # big steps until close to `near`, then small ones
-            for _ in range(k):
-                upserts += 1
-                workflow.upsert_memo({"upserts": upserts})
-            await workflow.execute_activity(post_to_ledger, args=[Transaction("deposit", 1, "grow"), 0.0],
-                                            start_to_close_timeout=timedelta(seconds=30))
-
-
-WORKFLOWS = [LeakyAccount, SafeAccount, HistoryGrower]
-ACTIVITIES = [post_to_ledger]
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Client side: a burst, an audit by request id, and the chain of runs
+# Talking to one entity: its first input, and waiting until it has applied what it was sent
 # ---------------------------------------------------------------------------------------------------------
 
 
 def new_account(account_id: str, opening_balance: int = 0, **handover: Any) -> Handover:
     """The first run's input: an account with an opening balance (the opening deposit has no request id)."""
     return Handover(account=Account(account_id=account_id, balance=opening_balance), **handover)
+
+
+async def wait_until_idle(handle, timeout: float = 30.0) -> EntityStatus:
+    """Query until the latest run has nothing queued and no workflow task pending (a query may lag a signal).
+
+    The server's view is read before and after the query: both must show the same run, the same history
+    length and no task waiting, or the answer may describe a moment that has already passed. Still busy after
+    `timeout` seconds: raises `polling.GaveUp` (a `WorkbookError`), never returns a status that is not idle.
+    """
+
+    async def look() -> tuple[bool, EntityStatus]:
+        before = await handle.describe()
+        status = await handle.query("status", result_type=EntityStatus)
+        after = await handle.describe()
+        steady = (before.run_id == after.run_id == status.run_id and before.history_length == after.history_length
+                  and not after.raw_description.HasField("pending_workflow_task"))
+        return steady, status
+
+    def busy(last: tuple[bool, EntityStatus] | None) -> str:
+        if last is None:
+            waiting = "no answer to the status query"
+        else:
+            steady, status = last
+            waiting = (f"{status.queued} deposits still queued" if steady
+                       else "a workflow task is still waiting") + f", run {status.run_number}"
+        return f"{handle.id} was not idle ({waiting}): is its worker running and keeping up?"
+
+    seen = await polling.until(look, lambda answer: answer[0] and answer[1].queued == 0, timeout=timeout,
+                               interval=0.02, max_interval=0.1, gave_up=busy)
+    return seen.value[1]
+
+
+async def watch_growth(handle, steps: int, per_step: int, prefix: str = "g") -> list[dict[str, Any]]:
+    """Send `per_step` deposits `steps` times; after each step read the history's length and size."""
+    samples: list[dict[str, Any]] = []
+    status = await wait_until_idle(handle)
+    samples.append(_sample(0, status))
+    for step in range(steps):
+        await asyncio.gather(*(handle.signal("deposit", Transaction("deposit", 1, f"{prefix}-{step}-{i}"))
+                               for i in range(per_step)))
+        status = await wait_until_idle(handle)
+        samples.append(_sample((step + 1) * per_step, status))
+    return samples
+
+
+def _sample(sent: int, status: EntityStatus) -> dict[str, Any]:
+    return {"deposits sent": sent, "history length": status.history_length,
+            "history bytes": status.history_size, "suggested": status.continue_as_new_suggested,
+            "run": status.run_number, "balance": status.balance}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A burst, and an audit by request id
+# ---------------------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -393,6 +221,11 @@ def audit(sent: list[Transaction], ledger: list[str]) -> Audit:
                  duplicated=sum(n - 1 for n in counts.values()), lost_ids=lost)
 
 
+# ---------------------------------------------------------------------------------------------------------
+# The chain of runs, as the server recorded it
+# ---------------------------------------------------------------------------------------------------------
+
+
 @dataclass
 class RunInfo:
     """One run in a continue-as-new chain, as the server recorded it."""
@@ -430,7 +263,8 @@ async def run_chain(client, workflow_id: str) -> list[RunInfo]:
         last = events[-1]
         carried_out, closed_by = 0, "still running"
         if last.HasField("workflow_execution_continued_as_new_event_attributes"):
-            carried_out = len(_decode_handover(client, last.workflow_execution_continued_as_new_event_attributes.input).pending)
+            next_input = last.workflow_execution_continued_as_new_event_attributes.input
+            carried_out = len(_decode_handover(client, next_input).pending)
             closed_by = "continued as new"
         elif last.HasField("workflow_execution_completed_event_attributes"):
             closed_by = "completed"
@@ -455,106 +289,17 @@ async def run_chain(client, workflow_id: str) -> list[RunInfo]:
     return list(reversed(runs))
 
 
-def chain_frame(runs: list[RunInfo]):
+def chain_frame(runs: list[RunInfo]) -> pd.DataFrame:
     """The chain as a DataFrame (run ids cut to 8 characters, for reading)."""
-    import pandas as pd
-
     frame = pd.DataFrame([r.__dict__ for r in runs])
     for column in ("run_id", "first_execution_run_id", "continued_from"):
         frame[column] = frame[column].str[:8]
     return frame
 
 
-def chain_chart(runs: list[RunInfo], max_events: int, title: str = "The chain of runs"):
-    """Events per run (bars) against the demo threshold; transactions carried to the next run marked on top."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, 3.4))
-    numbers = [r.run_number for r in runs]
-    ax.bar(numbers, [r.events for r in runs], color="#1f77b4", label="events in the run")
-    ax.axhline(max_events, color="#d62728", linestyle="--", label=f"demo threshold ({max_events} events)")
-    for r in runs:
-        if r.carried_out:
-            ax.annotate(f"{r.carried_out} carried →", (r.run_number, r.events), textcoords="offset points",
-                        xytext=(0, 3), ha="center", fontsize=8, color="#ff7f0e")
-    ax.set_xticks(numbers, [f"run {r.run_number}\n{r.run_id[:8]}" for r in runs], fontsize=7)
-    ax.set_ylabel("events")
-    ax.set_ylim(top=max([max_events] + [r.events for r in runs]) * 1.18)
-    ax.set_title(f"{title} (one workflow id; the real limit is {EVENTS_LIMIT:,} events per run)")
-    ax.legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def limits_table(max_events: int) -> list[dict[str, str]]:
-    """The demo threshold beside the server's real numbers."""
-    return [
-        {"what": "demo threshold (this notebook)", "events": f"{max_events:,}", "size": "-"},
-        {"what": "server suggests continue-as-new", "events": f"{SUGGEST_EVENTS:,}", "size": "4 MB"},
-        {"what": "server starts warning", "events": f"{EVENTS_WARNING:,}", "size": "10 MB"},
-        {"what": "server terminates the run", "events": f"{EVENTS_LIMIT:,}", "size": "50 MB"},
-    ]
-
-
-async def wait_until_idle(handle, timeout: float = 30.0) -> EntityStatus:
-    """Query until the latest run has nothing queued and no workflow task pending (a query may lag a signal).
-
-    The server's view is read before and after the query: both must show the same run, the same history
-    length and no task waiting, or the answer may describe a moment that has already passed. Still busy after
-    `timeout` seconds: raises `WorkbookError`, never returns a status that is not idle.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        before = await handle.describe()
-        status = await handle.query("status", result_type=EntityStatus)
-        after = await handle.describe()
-        steady = (before.run_id == after.run_id == status.run_id and before.history_length == after.history_length
-                  and not after.raw_description.HasField("pending_workflow_task"))
-        if steady and status.queued == 0:
-            return status
-        if time.monotonic() > deadline:
-            from .server import WorkbookError  # here, not at the top: the workflow sandbox re-imports this module
-
-            waiting = "a workflow task is still waiting" if not steady else f"{status.queued} deposits still queued"
-            raise WorkbookError(f"{handle.id} was not idle after {timeout:g} s ({waiting}, run {status.run_number}): "
-                                "is its worker running and keeping up?")
-        await asyncio.sleep(0.05)
-
-
-async def watch_growth(handle, steps: int, per_step: int, prefix: str = "g") -> list[dict[str, Any]]:
-    """Send `per_step` deposits `steps` times; after each step read the history's length and size."""
-    samples: list[dict[str, Any]] = []
-    status = await wait_until_idle(handle)
-    samples.append(_sample(0, status))
-    for step in range(steps):
-        await asyncio.gather(*(handle.signal("deposit", Transaction("deposit", 1, f"{prefix}-{step}-{i}"))
-                               for i in range(per_step)))
-        status = await wait_until_idle(handle)
-        samples.append(_sample((step + 1) * per_step, status))
-    return samples
-
-
-def _sample(sent: int, status: EntityStatus) -> dict[str, Any]:
-    return {"deposits sent": sent, "history length": status.history_length,
-            "history bytes": status.history_size, "suggested": status.continue_as_new_suggested,
-            "run": status.run_number, "balance": status.balance}
-
-
-def growth_chart(samples: list[dict[str, Any]]):
-    """History length and size against deposits sent."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 3))
-    sent = [s["deposits sent"] for s in samples]
-    ax.plot(sent, [s["history length"] for s in samples], marker="o", color="#1f77b4", label="events")
-    ax.set_xlabel("deposits sent (signals)")
-    ax.set_ylabel("events in the history", color="#1f77b4")
-    size = ax.twinx()
-    size.plot(sent, [s["history bytes"] / 1024 for s in samples], marker="s", color="#ff7f0e", label="size")
-    size.set_ylabel("history size (KiB)", color="#ff7f0e")
-    ax.set_title(f"Every message adds events and bytes (limits: {EVENTS_LIMIT:,} events, 50 MB)")
-    fig.tight_layout()
-    return fig
+# ---------------------------------------------------------------------------------------------------------
+# The notebook's experiments: a burst, an update in flight, the exercise's check
+# ---------------------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -583,8 +328,6 @@ async def burst_experiment(client, task_queue: str, entity: type, deposits: int,
                            max_events: int = DEFAULT_MAX_EVENTS, opening_balance: int = 1_000, atm_callers: int = 2,
                            on_sent: Callable[[], None] | None = None, workflow_id: str | None = None) -> Experiment:
     """Start a fresh `entity`, send it a burst, close it, and audit what it applied against what was sent."""
-    from .workshop import unique
-
     started = time.perf_counter()
     workflow_id = workflow_id or unique(f"nb05-{entity.__name__.lower()}")
     handle = await client.start_workflow(entity.run, new_account(workflow_id[-40:], opening_balance,
@@ -619,10 +362,6 @@ class InFlight:
 async def update_in_flight(client, task_queue: str, entity: type, *, post_seconds: float = 1.5,
                            opening_balance: int = 100, amount: int = 10) -> InFlight:
     """Withdraw (an update whose ledger posting takes `post_seconds`), and roll the entity over meanwhile."""
-    from temporalio.client import WorkflowUpdateStage
-
-    from .workshop import unique
-
     workflow_id = unique(f"nb05-inflight-{entity.__name__.lower()}")
     handle = await client.start_workflow(
         entity.run, new_account(workflow_id[-40:], opening_balance, post_seconds=post_seconds),
@@ -647,18 +386,14 @@ async def update_in_flight(client, task_queue: str, entity: type, *, post_second
 async def check_exercise(client, task_queue: str, withdraw_safely: Callable[..., Any]) -> dict[str, Any]:
     """The exercise's check: `withdraw_safely(handle, txn)` against a LeakyAccount that continues-as-new while
     the withdrawal is posting. It must return the balance, and the money must leave the account once."""
-    from .workshop import unique
-
     workflow_id = unique("nb05-exercise")
     handle = await client.start_workflow(LeakyAccount.run, new_account(workflow_id[-40:], 100, post_seconds=1.5),
                                          id=workflow_id, task_queue=task_queue)
     txn = Transaction("withdraw", 10, f"{workflow_id}-atm")
     task = asyncio.ensure_future(withdraw_safely(handle, txn))
-    deadline = time.monotonic() + 20
-    while (await handle.query("status", result_type=EntityStatus)).balance != 90:  # accepted, posting
-        if task.done() or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.02)
+    with contextlib.suppress(polling.GaveUp):  # not accepted in 20 s: roll over anyway, the figures will say so
+        await polling.until(lambda: handle.query("status", result_type=EntityStatus),
+                            lambda status: status.balance == 90 or task.done(), timeout=20)  # accepted, posting
     with warnings.catch_warnings(record=True) as caught:  # a leaky run warns when it drops the update
         warnings.simplefilter("always")
         await handle.signal("roll_over")
@@ -671,4 +406,4 @@ async def check_exercise(client, task_queue: str, withdraw_safely: Callable[...,
     ledger = await handle.query("ledger", result_type=list[str])
     return {"returned": returned, "balance": status.balance, "times in ledger": ledger.count(txn.request_id),
             "retries recognised": status.duplicates_ignored, "run": status.run_number,
-            "SDK warnings": sum(issubclass(w.category, workflow.UnfinishedUpdateHandlersWarning) for w in caught)}
+            "SDK warnings": sum(issubclass(w.category, UnfinishedUpdateHandlersWarning) for w in caught)}
