@@ -1,6 +1,7 @@
 # Solution to the exercise of notebook 02 (load it into the exercise cell with %load).
+from tutorial import polling
 from tutorial.workflows import domain
-from tutorial.entity_signals import AccountEntity, payload, query_until
+from tutorial.workflows.signal_account import SignalAccount, payload
 
 
 async def deposit_and_confirm(handle, amount, request_id, timeout=5.0):
@@ -8,11 +9,12 @@ async def deposit_and_confirm(handle, amount, request_id, timeout=5.0):
 
     A signal returns nothing, so we ask: query `outcome(request_id)` again until the account has seen the
     request. "applied" -> return the balance; "rejected: ..." -> raise domain.AccountError with the reason;
-    nothing within `timeout` seconds -> TimeoutError (query_until raises it).
+    nothing within `timeout` seconds -> polling.until raises polling.GaveUp, which is a TimeoutError.
     """
-    await handle.signal(AccountEntity.deposit, payload(amount, request_id))
-    seen = await query_until(lambda: handle.query(AccountEntity.outcome, request_id), lambda outcome: outcome != "",
-                             timeout=timeout)
+    await handle.signal(SignalAccount.deposit, payload(amount, request_id))
+    seen = await polling.until(lambda: handle.query(SignalAccount.outcome, request_id),
+                               lambda outcome: outcome != "", timeout=timeout,
+                               gave_up=f"request {request_id!r} was not confirmed (is a worker running?)")
     if seen.value != "applied":
         raise domain.AccountError(seen.value)
-    return await handle.query(AccountEntity.balance)
+    return await handle.query(SignalAccount.balance)
