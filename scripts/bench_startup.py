@@ -18,7 +18,7 @@ CELL = """
 import time as _t
 _t0 = _t.perf_counter()
 from tutorial import server
-from tutorial.basics import Greet, compose_greeting
+from tutorial.workflows.greeting import Greet, compose_greeting
 from tutorial.worker import WorkerController
 from tutorial.workshop import unique
 _t1 = _t.perf_counter()

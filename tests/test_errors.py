@@ -8,7 +8,7 @@ import pytest
 from temporalio.client import WorkflowFailureError
 from temporalio.service import RPCError, RPCStatusCode
 
-from tutorial.basics import Counter
+from tutorial.workflows.greeting import Counter
 from tutorial.errors import explain
 from tutorial.server import WorkbookError
 from tutorial.workshop import unique
@@ -29,7 +29,7 @@ def test_plain_errors_are_one_line():
 
 
 def test_a_failed_workflow_says_what_the_workflow_said(run, client):
-    from tutorial.basics import Greet
+    from tutorial.workflows.greeting import Greet
     from tutorial.worker import WorkerController
 
     w = WorkerController(client, task_queue=unique("errors"), workflows=[Greet])  # no activity registered
@@ -55,7 +55,7 @@ def test_a_failed_update_says_what_the_handler_said():
 def test_a_query_nobody_answers_says_no_worker(run, client):
     from datetime import timedelta
 
-    from tutorial.basics import Counter
+    from tutorial.workflows.greeting import Counter
 
     handle = run(client.start_workflow(Counter.run, id=unique("lonely"), task_queue=unique("no-worker")))
     with pytest.raises(RPCError) as err:
@@ -67,7 +67,7 @@ def test_a_query_nobody_answers_says_no_worker(run, client):
 def test_a_reused_id_says_so(run, client):
     from temporalio.exceptions import WorkflowAlreadyStartedError
 
-    from tutorial.basics import Counter
+    from tutorial.workflows.greeting import Counter
 
     workflow_id, queue = unique("twice"), unique("no-worker")
     handle = run(client.start_workflow(Counter.run, id=workflow_id, task_queue=queue))

@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 
 from tutorial import history
 from tutorial.charts import history as history_charts
-from tutorial.basics import Counter, Greet, compose_greeting
+from tutorial.workflows.greeting import Counter, Greet, compose_greeting
 from tutorial.workshop import unique
 from tutorial.worker import WorkerController
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from tutorial import metrics
-from tutorial.basics import Counter
+from tutorial.workflows.greeting import Counter
 from tutorial.workshop import unique
 from tutorial.worker import WorkerController
 

@@ -1,29 +1,28 @@
-"""Workflow per request (notebook 01), against the real dev server: one short workflow per request, the
-account in SQLite, business errors not retried, new code for the next request, no lost update."""
+"""The client side of workflow per request (notebook 01), against the real dev server: the `Bank` sends one
+short workflow per request and gets the reply, a request waits for a worker, the form refuses bad input, and the
+exercise check passes the solution and fails a careless withdraw."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 
 import pytest
-from temporalio.client import WorkflowFailureError
-from temporalio.exceptions import ApplicationError
 
-from tutorial.workflows import domain
+from tutorial import limits
 from tutorial import per_request as pr
-from tutorial.errors import explain
-from tutorial.history import event_types
+from tutorial.exercises import attempted
 from tutorial.solutions.nb01_exercise import withdraw_once
 from tutorial.status_db import StatusDB
 from tutorial.worker import WorkerController
+from tutorial.workflows import account_requests as ar
+from tutorial.workflows import domain
 from tutorial.workshop import unique
 
 
-def make(client, db, workflows=(pr.AccountRequest, pr.NaiveAccountRequest)):
+def make(client, db, workflows=(ar.AccountRequest, ar.NaiveAccountRequest)):
     return WorkerController(client, task_queue=unique("test-per-request"), workflows=list(workflows),
-                            activities=pr.StatusActivities(db).all())
+                            activities=ar.StatusActivities(db).all())
 
 
 @pytest.fixture
@@ -45,74 +44,8 @@ def test_a_request_is_one_short_workflow_whose_result_is_the_reply(run, client, 
     sizes = [run(pr.history_size(h)) for h in bank.handles]
     print(sizes[0], sizes[-1])
     assert {s["events"] for s in sizes} == {11}, "the 5th request's history is as short as the 1st"
-    assert max(s["events"] for s in sizes) < pr.HISTORY_EVENT_WARN < pr.HISTORY_EVENT_LIMIT
+    assert max(s["events"] for s in sizes) < limits.HISTORY_EVENTS_WARN.value < limits.HISTORY_EVENTS_MAX.value
     assert run(bank.open_requests()) == []
-    run(w.stop())
-
-
-def test_a_business_error_is_not_retried_and_writes_nothing(run, client, db):
-    w = make(client, db)
-    bank = pr.Bank(client, w.task_queue)
-    run(w.start())
-    run(bank.send("alice", "deposit", 10))
-    with pytest.raises(WorkflowFailureError) as failed:
-        run(bank.send("alice", "withdraw", 500))
-    cause = failed.value.cause
-    assert isinstance(cause, ApplicationError) and cause.non_retryable and cause.type == "InsufficientFunds"
-    assert explain(cause) == "cannot withdraw 500: balance is 10 (InsufficientFunds)"
-    assert run(pr.activity_attempts(bank.handles[-1])) == [1], "a business error is tried once"
-    with pytest.raises(WorkflowFailureError) as failed:
-        run(bank.send("alice", "deposit", 0))
-    assert failed.value.cause.type == "InvalidAmount"
-    assert "ActivityTaskScheduled" not in run(event_types(bank.handles[-1])), "refused before touching the db"
-    assert db.balance("alice") == 10 and len(db.requests_frame()) == 1 and db.consistent()
-    run(w.stop())
-
-
-def test_the_next_request_runs_the_new_code_and_nothing_breaks(run, client, db):
-    w = make(client, db, workflows=[pr.AccountRequest])
-    bank = pr.Bank(client, w.task_queue)
-    run(w.start())
-    run(bank.send("alice", "deposit", 100))
-    old = run(bank.send("alice", "withdraw", 10))
-    assert run(bank.open_requests()) == [], "no execution stays open across the deploy"
-    run(w.restart(workflows=[pr.AccountRequestWithFee]))  # "deploy" release v2 of the same workflow type
-    new = run(bank.send("alice", "withdraw", 10))
-    assert (old.code, old.fee, old.balance) == ("v1", 0, 90)
-    assert (new.code, new.fee, new.balance) == ("v2", pr.WITHDRAWAL_FEE, 90 - 10 - pr.WITHDRAWAL_FEE)
-    assert {run(h.describe()).workflow_type for h in bank.handles} == {pr.WORKFLOW_TYPE}, "one type, two releases"
-    for handle in bank.handles:
-        types = run(event_types(handle))
-        assert types[-1] == "WorkflowExecutionCompleted" and "WorkflowTaskFailed" not in types
-    with pytest.raises(WorkflowFailureError) as failed:
-        run(bank.send("alice", "withdraw", new.balance))  # fits without the fee, not with it: nothing written
-    assert "plus a fee of 2" in failed.value.cause.message and db.balance("alice") == new.balance
-    assert db.consistent()
-    run(w.stop())
-
-
-def test_careless_requests_lose_an_update_and_one_transaction_loses_nothing(run, client, db):
-    w = make(client, db)
-    bank = pr.Bank(client, w.task_queue)
-    run(w.start())
-    db.open_account("naive", 100)
-
-    async def two_at_once():
-        return await asyncio.gather(
-            bank.send("naive", "deposit", 50, workflow_type="NaiveAccountRequest", review_seconds=0.5),
-            bank.send("naive", "withdraw", 30, workflow_type="NaiveAccountRequest", review_seconds=0.5))
-
-    both = run(two_at_once())
-    assert [r.balance for r in both] == [150, 70], "each request saw the balance of 100"
-    assert db.balance("naive") in (150, 70) and not db.consistent(["naive"])
-
-    db.open_account("sound", 0)
-    replies = run(bank.burst("sound", "deposit", 1, 50, review_seconds=0.3))
-    failures = [r for r in replies if isinstance(r, BaseException)]
-    audit = db.audit(["sound"])
-    print(audit)
-    assert failures == [] and db.balance("sound") == 50 and int(audit["off_by"][0]) == 0
-    assert sorted(r.balance for r in replies) == list(range(1, 51)), "each request saw its own balance"
     run(w.stop())
 
 
@@ -126,28 +59,6 @@ def test_a_request_sent_while_no_worker_runs_waits_and_then_completes(run, clien
     run(w.start())
     assert run(asyncio.wait_for(handle.result(), 20)).balance == 15
     assert db.balance("alice") == 15 and db.consistent()
-    run(w.stop())
-
-
-def test_a_locked_database_is_retried_until_the_request_goes_through(run, client, tmp_path):
-    db = StatusDB(tmp_path / "locked.sqlite", busy_timeout=0.3)
-    db.open_account("alice", 10)
-    w = make(client, db)
-    bank = pr.Bank(client, w.task_queue)
-    run(w.start())
-    holder = sqlite3.connect(db.path, isolation_level=None)
-    holder.execute("BEGIN EXCLUSIVE")  # someone else holds the database
-    try:
-        handle = run(bank.start("alice", "deposit", 5))
-        run(asyncio.sleep(1.5))
-        assert db.path.exists() and run(handle.describe()).status.name == "RUNNING"
-    finally:
-        holder.execute("COMMIT")
-        holder.close()
-    assert run(asyncio.wait_for(handle.result(), 20)).balance == 15
-    attempts = run(pr.activity_attempts(handle))
-    print("activity attempts:", attempts)
-    assert attempts[-1] >= 2 and db.balance("alice") == 15
     run(w.stop())
 
 
@@ -176,7 +87,9 @@ def test_the_exercise_check_passes_the_solution_and_fails_a_careless_withdraw(ru
         conn.execute("UPDATE accounts SET balance = ? WHERE account_id = ?", (balance - amount, account_id))
         return True
 
-    assert not pr.attempted(stub) and pr.attempted(withdraw_once) and pr.attempted(careless)
+    assert not run(attempted(lambda: pr.probe_withdraw(stub)))
+    assert run(attempted(lambda: pr.probe_withdraw(withdraw_once)))
+    assert run(attempted(lambda: pr.probe_withdraw(careless)))
     good = run(pr.check_withdraw(client, withdraw_once, db=StatusDB(tmp_path / "good.sqlite")))
     print(good.line())
     assert good.passed and (good.succeeded, good.refused, good.final_balance) == (30, 20, 0)

@@ -6,7 +6,7 @@ import asyncio
 
 from tutorial import widgets
 from tutorial.workflows import domain
-from tutorial.basics import Counter, Greet, compose_greeting
+from tutorial.workflows.greeting import Counter, Greet, compose_greeting
 from tutorial.workshop import unique
 from tutorial.worker import WorkerController
 

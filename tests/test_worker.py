@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tutorial.basics import Counter, Greet, compose_greeting
+from tutorial.workflows.greeting import Counter, Greet, compose_greeting
 from tutorial.workshop import unique
 from tutorial.worker import WorkerController
 

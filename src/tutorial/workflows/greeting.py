@@ -1,4 +1,4 @@
-"""Workflows for notebook 00: how Temporal runs your code.
+"""Workflows for notebook 00 (how Temporal runs your code) and the setup check.
 
 `Greet` is the smallest useful workflow: one activity, one result. `Counter` stays open and takes signals,
 so we can watch the worker keep its state in the cache between tasks.
