@@ -13,8 +13,12 @@ from urllib.parse import quote
 
 import pandas as pd
 from temporalio.api.common.v1 import Payloads
-from temporalio.api.enums.v1 import EventType, PendingWorkflowTaskState, TaskQueueKind, WorkflowTaskFailedCause
+from IPython.display import HTML
+from temporalio.api.enums.v1 import (EventType, PendingWorkflowTaskState, TaskQueueKind, TaskQueueType,
+                                      WorkflowTaskFailedCause)
 from temporalio.api.history.v1 import HistoryEvent
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowHandle
 
 from .server import server_info
@@ -163,8 +167,6 @@ def ui_url(workflow_id: str, run_id: str | None = None) -> str | None:
 
 def ui_link(handle: WorkflowHandle):
     """An HTML link to the workflow in the Web UI (shown as a clickable link in a notebook)."""
-    from IPython.display import HTML
-
     url = ui_url(handle.id, handle.result_run_id or handle.run_id)
     if url is None:
         return HTML("<i>No Web UI address known: set TEMPORAL_UI_URL.</i>")
@@ -188,10 +190,6 @@ async def pending_task(client: Client, handle: WorkflowHandle) -> dict[str, Any]
 
 async def pollers(client: Client, task_queue: str) -> list[str]:
     """Identities of the workers polling a task queue for workflow tasks right now (as the server sees it)."""
-    from temporalio.api.enums.v1 import TaskQueueType
-    from temporalio.api.taskqueue.v1 import TaskQueue
-    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-
     response = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
         namespace=client.namespace, task_queue=TaskQueue(name=task_queue),
         task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,

@@ -25,6 +25,8 @@ from temporalio.runtime import (
     TelemetryFilter,
 )
 
+from .workshop import state_dir
+
 CACHE_HIT = "temporal_sticky_cache_hit"
 CACHE_MISS = "temporal_sticky_cache_miss"
 CACHE_SIZE = "temporal_sticky_cache_size"
@@ -68,8 +70,6 @@ def _core_logging() -> LoggingConfig:
     They are useful when debugging and noise in a lesson; the notebooks show errors through the exceptions
     the SDK raises. The file is `temporal-core.log` in the workbook's state folder.
     """
-    from .workshop import state_dir
-
     core = logging.getLogger("tutorial.core")
     if not core.handlers:
         handler = logging.FileHandler(state_dir() / "temporal-core.log")

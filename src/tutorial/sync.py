@@ -22,7 +22,7 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(coro)
-    import nest_asyncio
+    import nest_asyncio  # only a kernel that calls a synchronous entry point needs it
 
     nest_asyncio.apply(loop)
     return loop.run_until_complete(coro)

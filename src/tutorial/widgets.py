@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import html
+import inspect
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import ipywidgets as widgets
-from IPython.display import HTML, display
+import pandas as pd
+from IPython.display import HTML, Code, display
 
 from .errors import explain
 
@@ -222,17 +224,11 @@ def worker_panel(controller) -> widgets.VBox:
 
 def source(obj) -> None:
     """Show the source of a workflow, activity or module, highlighted, so the notebook can discuss it."""
-    import inspect
-
-    from IPython.display import Code
-
     display(Code(inspect.getsource(obj), language="python"))
 
 
 def table(rows: list[dict] | dict, title: str = "") -> None:
     """Show a small table (list of dicts, or one dict) with an optional bold title."""
-    import pandas as pd
-
     frame = pd.DataFrame([rows] if isinstance(rows, dict) else rows)
     if title:
         display(HTML(f"<b>{html.escape(title)}</b>"))
