@@ -8,7 +8,7 @@ The same shapes as notebooks 01-03, kept minimal so the benchmark measures Tempo
   (returns nothing) or a `deposit` update (returns the new balance, guarded by a validator), read by the
   `state` query, closed by the `close` signal.
 
-The rules are `domain.py`'s, as everywhere in the workbook. `handler_ms` makes every handler take that long,
+The rules are `domain`'s, as everywhere in the workbook. `handler_ms` makes every handler take that long,
 as a slow library call would: the benchmark uses it to load a worker on purpose (C13). It is a simulation:
 the handler sleeps outside the sandbox, which changes no state, so replay stays deterministic.
 """
@@ -21,8 +21,8 @@ from datetime import timedelta
 from temporalio import activity, workflow
 
 with workflow.unsafe.imports_passed_through():
-    from .workflows import domain
-    from .workflows.domain import Account, Transaction
+    from . import domain
+    from .domain import Account, Transaction
 
 # workflow-per-request keeps the account here: "send the request, update the db, reply"
 DATABASE: dict[str, Account] = {}

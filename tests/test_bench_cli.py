@@ -1,5 +1,5 @@
-"""The benchmark command: one run with tiny N has every row, in its output and its CSV, and draws its chart;
-bad input gets one clear line and a non-zero exit."""
+"""The benchmark command, `python -m tutorial.bench`: one run with tiny N has every row, in its output and its
+CSV, and draws its chart; bad input gets one clear line and a non-zero exit."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from conftest import temporal_pids
 
 from tutorial import bench, server
+from tutorial.bench import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -67,13 +68,47 @@ def test_a_tiny_run_has_every_row_in_its_output_csv_and_chart(run, client, tmp_p
     assert left == [], f"on a shared server the command closes every entity it opened: {left[:5]}"
 
 
+def started_by(marker: str) -> set[int]:
+    """`temporal` processes that inherited `marker` in their environment (other tests' servers do not)."""
+    found = set()
+    for pid in temporal_pids():
+        try:
+            if f"BENCH_PROBE={marker}".encode() in open(f"/proc/{pid}/environ", "rb").read().split(b"\0"):
+                found.add(pid)
+        except OSError:
+            pass
+    return found
+
+
 def test_with_the_embedded_server_it_stops_the_server_it_started(tmp_path):
-    before = temporal_pids()
+    marker = os.urandom(6).hex()
     done = command(["-n", "1", "--warmup", "0", "--concurrency", "1", "--duration", "0.1", "--no-overload",
-                    "--out", str(tmp_path)], TEMPORAL_ADDRESS="")
+                    "--out", str(tmp_path)], TEMPORAL_ADDRESS="", BENCH_PROBE=marker)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "embedded dev server" in done.stdout and (tmp_path / "results.csv").exists()
-    assert temporal_pids() <= before, "the command left its temporal server behind"
+    assert started_by(marker) == set(), "the command left its temporal server behind"
+
+
+def test_the_leftover_check_sees_a_server_that_is_still_running(run):
+    marker = os.urandom(6).hex()
+    os.environ["BENCH_PROBE"] = marker
+    try:
+        leftover = server.EmbeddedServer()
+        run(leftover.start())
+    finally:
+        del os.environ["BENCH_PROBE"]
+    try:
+        assert started_by(marker) == {leftover.process.pid}
+    finally:
+        leftover.stop()
+    assert started_by(marker) == set()
+
+
+def test_help_lists_every_option_and_exits_0():
+    done = command(["--help"])
+    assert done.returncode == 0, done.stderr
+    for option in ("--repeat", "--warmup", "--concurrency", "--duration", "--no-overload", "--out"):
+        assert option in done.stdout
 
 
 @pytest.mark.parametrize("args, says", [
@@ -84,36 +119,22 @@ def test_with_the_embedded_server_it_stops_the_server_it_started(tmp_path):
     (["--duration", "-1"], "more than 0"),
 ])
 def test_bad_options_get_one_line_and_exit_2(capsys, args, says):
-    assert bench.main(args) == 2
+    assert cli.main(args) == 2
     err = capsys.readouterr().err.strip()
     assert says in err and len(err.splitlines()) == 1, err
 
 
+def test_the_options_become_settings():
+    settings = cli.settings_from_args(cli.parser().parse_args(
+        ["-n", "40", "--warmup", "2", "--concurrency", "4,1", "--duration", "0.5", "--no-overload"]))
+    assert (settings.n, settings.warmup, settings.concurrency, settings.duration) == (40, 2, (1, 4), 0.5)
+    assert not settings.overload and settings.overload_reps == 8  # N/5, between 3 and 10
+    defaults = cli.settings_from_args(cli.parser().parse_args([]))
+    assert defaults.n == bench.Settings.n and defaults.overload and defaults.overload_reps == 10
+
+
 def test_a_server_that_is_down_gets_one_line_and_exit_1(monkeypatch, capsys):
     monkeypatch.setenv("TEMPORAL_ADDRESS", f"127.0.0.1:{server.free_port()}")
-    assert bench.main(["-n", "1"]) == 1
+    assert cli.main(["-n", "1"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("bench: error: Nothing is listening at 127.0.0.1:") and len(err.splitlines()) == 1, err
-
-
-def test_settings_refuse_nonsense():
-    for bad in ({"n": 0}, {"warmup": -1}, {"concurrency": ()}, {"concurrency": (0,)}, {"duration": 0},
-                {"overload_reps": 0}):
-        with pytest.raises(ValueError):
-            bench.Settings(**bad)
-    assert bench.Settings(concurrency=(8, 1, 8)).concurrency == (1, 8)
-
-
-def test_percentile_interpolates():
-    assert bench.percentile([4, 1, 3, 2], 50) == 2.5
-    assert bench.percentile([1, 2, 3, 4, 5], 95) == pytest.approx(4.8)
-    assert bench.percentile([7], 95) == 7
-
-
-def test_a_run_records_the_queries_per_deposit_and_the_first_and_last_request_history(run, client):
-    settings = bench.Settings(n=3, warmup=1, concurrency=(1,), duration=0.1, overload=False)
-    results = run(bench.run(client, settings, target="test"))
-    assert len(results.signal_queries) == settings.warmup + settings.n  # one count per deposit of the latency row
-    assert all(q >= 1 for q in results.signal_queries)
-    first, last = results.request_history_lengths
-    assert first > 0 and last == first, "every workflow-per-request history has the same length"

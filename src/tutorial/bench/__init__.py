@@ -1,0 +1,60 @@
+"""Measure every way a client talks to a workflow, side by side, in one run: `python -m tutorial.bench`.
+
+Against the embedded dev server (or ``TEMPORAL_ADDRESS``), with a worker inside this process, it measures:
+
+- **latency**, one caller at a time, after a warm-up: the floor (a bare gRPC round trip, DescribeNamespace);
+  workflow-per-request start + result; signal accepted; signal then query until visible; query; update;
+  update-with-start (a new entity each time); and the same update through the workbook's helpers
+  (`widgets.ActionForm.submit`, what every notebook's form does) and through the raw SDK, interleaved, so the
+  helpers' cost is a ratio measured in the same seconds;
+- **throughput** of each interaction with 1, 8 and 64 concurrent callers (each caller on its own entity);
+- **history events** each interaction adds, and **replay** time per 1,000 events (`temporalio.worker.Replayer`
+  on histories fetched from the server);
+- **an overloaded worker** (C13): the same update and signal-then-query on a worker that runs one workflow task
+  at a time (two, see `measure.OVERLOAD_SLOTS`) while busy entities with slow handlers keep it occupied.
+
+The command prints p50 and p95 and each figure as a ratio to the floor, writes ``results.csv`` and
+``results.png`` to ``--out`` (default ``build/bench``), and shows a progress line on stderr. Notebook 06 runs a
+short version of the same measurement through `run(client, settings_from_form(...), progress=widgets.Progress(...))`
+and draws it with `tutorial.charts.bench.chart`.
+
+One job per module: `model` (Settings, Results and the figures derived from them), `measure` (the run),
+`progress` (the terminal's progress line), `report` (text, CSV, notebook 06's tables, the decision table),
+`cli` (the command). The workflows are `tutorial.workflows.bench_account`: the shapes of notebooks 01-03, kept
+minimal so this measures Temporal, not the lesson code.
+"""
+
+from .measure import run
+from .model import (
+    HELPER_LIMIT,
+    LABELS,
+    OVERLOAD_KEYS,
+    THROUGHPUT_KEYS,
+    Latency,
+    Results,
+    Settings,
+    Throughput,
+    machine,
+    percentile,
+    settings_from_form,
+)
+from .progress import TerminalProgress
+from .report import (
+    CSV_FIELDS,
+    PATTERNS,
+    against_floor,
+    as_text,
+    decision_table,
+    events_table,
+    frame,
+    latency_table,
+    replay_table,
+    rows,
+    throughput_table,
+    write_csv,
+)
+
+__all__ = ["CSV_FIELDS", "HELPER_LIMIT", "LABELS", "OVERLOAD_KEYS", "PATTERNS", "THROUGHPUT_KEYS", "Latency",
+           "Results", "Settings", "TerminalProgress", "Throughput", "against_floor", "as_text", "decision_table",
+           "events_table", "frame", "latency_table", "machine", "percentile", "replay_table", "rows", "run",
+           "settings_from_form", "throughput_table", "write_csv"]

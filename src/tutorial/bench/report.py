@@ -1,0 +1,255 @@
+"""What one run found, written out: the text report, the CSV, notebook 06's tables and the decision table.
+
+Everything here reads a `model.Results` and returns text or a DataFrame; nothing measures or draws (the chart
+is `tutorial.charts.bench`).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .. import limits
+from .model import HELPER_LIMIT, LABELS, THROUGHPUT_KEYS, Latency, Results
+
+CSV_FIELDS = ("section", "key", "interaction", "callers", "n", "p50_ms", "p95_ms", "p50_x_floor", "p95_x_floor",
+              "ops_per_s", "x_floor", "events_per_op", "note")
+WARN = limits.HISTORY_EVENTS_WARN.value
+SUGGEST = limits.HISTORY_EVENTS_SUGGEST.value
+
+
+def rows(results: Results) -> list[dict[str, Any]]:
+    """One dict per figure, the CSV's rows."""
+    r = results
+    out: list[dict[str, Any]] = []
+
+    def latency_row(section: str, lat: Latency, label: str, note: str = "") -> dict[str, Any]:
+        return {"section": section, "key": lat.key, "interaction": label, "callers": 1,
+                "n": len(lat.samples_ms), "p50_ms": round(lat.p50, 3), "p95_ms": round(lat.p95, 3),
+                "p50_x_floor": round(r.x_floor(lat.p50), 2), "p95_x_floor": round(r.x_floor(lat.p95), 2),
+                "ops_per_s": "", "x_floor": round(r.x_floor(lat.p50), 2),
+                "events_per_op": "" if lat.events_per_op is None else round(lat.events_per_op, 2),
+                "note": note or lat.note}
+
+    for key, lat in r.latency.items():
+        out.append(latency_row("latency", lat, LABELS[key]))
+    for (key, callers), tp in r.throughput.items():
+        floor = r.throughput.get(("floor", callers))
+        x = floor.per_s / tp.per_s if floor and tp.per_s else float("nan")
+        note = f"{tp.errors} errors: {tp.first_error}" if tp.errors else ""
+        out.append({"section": "throughput", "key": key, "interaction": LABELS[key], "callers": callers,
+                    "n": tp.ops, "p50_ms": "", "p95_ms": "", "p50_x_floor": "", "p95_x_floor": "",
+                    "ops_per_s": round(tp.per_s, 1), "x_floor": round(x, 2), "events_per_op": "", "note": note})
+    out.append({"section": "helpers", "key": "helper_ratio", "interaction": "ActionForm.submit / raw SDK (p50)",
+                "callers": 1, "n": len(r.latency["update_helper"].samples_ms), "p50_ms": "", "p95_ms": "",
+                "p50_x_floor": "", "p95_x_floor": "", "ops_per_s": "", "x_floor": round(r.helper_ratio, 3),
+                "events_per_op": "",
+                "note": f"paired median overhead {r.helper_paired_overhead:+.1%}; limit {HELPER_LIMIT - 1:.0%}"})
+    if r.replay_ms_per_1000:
+        out.append({"section": "replay", "key": "replay", "interaction": "replay, ms per 1,000 events",
+                    "callers": 1, "n": len(r.replay_ms_per_1000), "p50_ms": round(r.replay_p50, 2),
+                    "p95_ms": round(r.replay_p95, 2), "p50_x_floor": round(r.x_floor(r.replay_p50), 2),
+                    "p95_x_floor": round(r.x_floor(r.replay_p95), 2), "ops_per_s": "",
+                    "x_floor": round(r.x_floor(r.replay_p50), 2), "events_per_op": "",
+                    "note": f"histories of {min(r.replay_per_1000_events)}-{max(r.replay_per_1000_events)} "
+                            f"events, each replayed twice, start-up included; the shortest "
+                            f"({min(r.replay_events)} events) took {min(r.replay_ms):.0f} ms"})
+    for key, lat in r.overloaded.items():
+        out.append(latency_row("overloaded", lat, f"{LABELS[key]} · overloaded worker",
+                               f"{r.overload_ratio(key):.1f}x the normal worker's p50"))
+    return out
+
+
+def frame(results: Results) -> pd.DataFrame:
+    """The CSV's rows as a DataFrame."""
+    return pd.DataFrame(rows(results), columns=list(CSV_FIELDS))
+
+
+def write_csv(results: Results, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows(results))
+    return path
+
+
+def as_text(results: Results) -> str:
+    """The results as text: latency, throughput, helpers, replay, overload (what the command prints)."""
+    r = results
+    lines = [f"Temporal interactions, measured side by side ({r.target or 'server'}; N={r.settings.n}, "
+             f"warm-up {r.settings.warmup})", ""]
+    lines.append(f"{'latency, one caller':<52}{'p50 ms':>9}{'p95 ms':>9}{'p50 x floor':>13}{'p95 x floor':>13}"
+                 f"{'events/op':>11}")
+    for key, lat in r.latency.items():
+        events = "" if lat.events_per_op is None else f"{lat.events_per_op:.1f}"
+        lines.append(f"{LABELS[key]:<52}{lat.p50:>9.2f}{lat.p95:>9.2f}{r.x_floor(lat.p50):>13.1f}"
+                     f"{r.x_floor(lat.p95):>13.1f}{events:>11}")
+    for key in ("signal_query", "per_request", "update_with_start"):
+        if key in r.latency and r.latency[key].note:
+            lines.append(f"  {key}: {r.latency[key].note}")
+    lines.append("")
+    callers = r.settings.concurrency
+    head = "".join(f"{f'{c} caller' + ('s' if c > 1 else ''):>13}" for c in callers)
+    lines.append(f"{'throughput, operations per second':<52}{head}{f'x floor @{callers[-1]}':>14}")
+    for key in THROUGHPUT_KEYS:
+        cells = "".join(f"{r.throughput[(key, c)].per_s:>13.1f}" for c in callers)
+        last = r.throughput[(key, callers[-1])]
+        floor = r.throughput[("floor", callers[-1])]
+        x = floor.per_s / last.per_s if last.per_s else float("nan")
+        errors = sum(r.throughput[(key, c)].errors for c in callers)
+        lines.append(f"{LABELS[key]:<52}{cells}{x:>14.1f}" + (f"  ({errors} errors)" if errors else ""))
+    lines.append("")
+    # the verdict uses the paired median: each pair ran at the same moment, so the machine's drift cancels out
+    verdict = ("under" if r.helper_within_budget else "OVER") + f" the {HELPER_LIMIT - 1:.0%} budget"
+    lines.append(f"helpers: update via ActionForm.submit p50 {r.latency['update_helper'].p50:.2f} ms, raw SDK "
+                 f"{r.latency['update_raw'].p50:.2f} ms (ratio of p50s {r.helper_ratio:.3f}); the helpers add "
+                 f"{r.helper_paired_overhead_ms:+.2f} ms = {r.helper_paired_overhead:+.1%} (median of "
+                 f"{len(r.latency['update_raw'].samples_ms)} interleaved pairs): {verdict}")
+    if r.replay_ms_per_1000:
+        lines.append(f"replay: p50 {r.replay_p50:.1f} ms per 1,000 events (p95 {r.replay_p95:.1f}), "
+                     f"{len(r.replay_ms_per_1000)} replays of histories of {min(r.replay_per_1000_events)}-"
+                     f"{max(r.replay_per_1000_events)} events; the shortest history ({min(r.replay_events)} events) "
+                     f"took {min(r.replay_ms):.0f} ms")
+    for key, lat in r.overloaded.items():
+        lines.append(f"overloaded worker: {LABELS[key]} p50 {lat.p50:.1f} ms, p95 {lat.p95:.1f} ms: "
+                     f"{r.overload_ratio(key):.1f}x the normal worker ({lat.note})")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------ notebook 06's tables
+
+
+def latency_table(results: Results) -> pd.DataFrame:
+    """The latency rows, with the columns notebook 06 shows."""
+    latency = frame(results).query("section == 'latency'")
+    return latency[["interaction", "n", "p50_ms", "p95_ms", "p50_x_floor", "p95_x_floor", "events_per_op", "note"]]
+
+
+def against_floor(results: Results) -> str:
+    """One line per interaction: its p50, and how many floors that is."""
+    return "\n".join(f"{LABELS[key]:<48} p50 {lat.p50:8.2f} ms = {results.x_floor(lat.p50):6.1f} floors"
+                     for key, lat in results.latency.items())
+
+
+def events_table(results: Results) -> pd.DataFrame:
+    """History events each interaction adds."""
+    return pd.DataFrame([{"interaction": LABELS[k], "history events": v}
+                         for k, v in results.events_per_op().items()])
+
+
+def replay_table(results: Results) -> pd.DataFrame:
+    """Replay time by history length, shortest first (the faster of each history's two replays)."""
+    replays = pd.DataFrame({"events": results.replay_events, "replay ms": results.replay_ms})
+    return replays.groupby("events", as_index=False)["replay ms"].min().round(1)
+
+
+def throughput_table(results: Results) -> pd.DataFrame:
+    """Operations per second, one row per interaction, one column per number of callers."""
+    callers = results.settings.concurrency
+    return pd.DataFrame([{"interaction": LABELS[k],
+                          **{f"{c} callers": round(results.throughput[(k, c)].per_s) for c in callers}}
+                         for k in THROUGHPUT_KEYS])
+
+
+# ------------------------------------------------------------------------------------------ choosing a pattern
+
+PATTERNS = {
+    "workflow-per-request + database": {
+        "seed: advantages": "short workflows, so changing workflow code is easy (C6); never meets the history "
+                            "limit (C7)",
+        "seed: disadvantages": "the entity's status lives in a separate database: send the request, update the "
+                               "db, reply (C8)",
+        "use it when": "requests are independent and the state belongs in a database other systems read; "
+                       "you change the workflow code often; each request may cost a whole workflow",
+    },
+    "entity: signal + query": {
+        "seed: advantages": "timers, cancellation; runs for ever; the workflow is the source of truth (C10)",
+        "seed: disadvantages": "asynchronous: a query right after a signal may not see it, so ask again (C11); "
+                               "needs continue-as-new (C12); worker load delays it (C13)",
+        "use it when": "callers fire and forget (the cheapest write to accept) and readers can wait a moment; "
+                       "the entity needs timers or cancellation",
+    },
+    "entity: update (+ update-with-start)": {
+        "seed: advantages": "synchronous: changes state and returns the result (C14); timers, runs for ever, "
+                            "source of truth",
+        "seed: disadvantages": "needs continue-as-new (C15); worker load delays it (C13)",
+        "use it when": "the caller needs the result or a rejection now (validators keep bad requests out of "
+                       "the history); update-with-start creates the entity on first use",
+    },
+    "long-lived entity + continue-as-new": {
+        "seed: advantages": "keeps the history, and the replay after every eviction, short for an entity that "
+                            "lives for ever",
+        "seed: disadvantages": "must handle pending signals and updates before continuing as new (C12, C15)",
+        "use it when": "always, for an entity of either kind that lives long: continue well before the warning",
+    },
+}
+
+
+def decision_table(results: Results) -> pd.DataFrame:
+    """The seed's advantages and disadvantages of each pattern beside this run's figures."""
+    r = results
+    lat = r.latency
+    top = r.settings.concurrency[-1]
+    until_warning = f"changes until the {WARN:,}-event warning"
+
+    def ms(key: str) -> str:
+        return f"{lat[key].p50:.1f} ms ({r.x_floor(lat[key].p50):.0f}x floor)"
+
+    def per_s(key: str) -> str:
+        return f"{r.throughput[(key, top)].per_s:.0f}/s" if (key, top) in r.throughput else "not measured"
+
+    def changes_until_warning(key: str) -> str:
+        events = lat[key].events_per_op or 0
+        return f"{WARN / events:,.0f}" if events else "never"
+
+    def replay_at(events: float) -> str:
+        return f"{r.replay_ms_at(events):,.0f} ms" if r.replay_ms_per_1000 else "not measured"
+
+    def overload(key: str) -> str:
+        return f"{r.overload_ratio(key):.1f}x slower" if key in r.overloaded else "not measured"
+
+    per_request_events = lat["per_request"].events_per_op or 0
+    measured = {
+        "workflow-per-request + database": {
+            "a change (p50)": ms("per_request"),
+            "a read (p50)": "a database read (not a Temporal call)",
+            f"changes/s, {top} callers": per_s("per_request"),
+            "history events per change": f"{per_request_events:.0f} in a new workflow each time",
+            until_warning: "never: every request starts a fresh history",
+            "replay after an eviction": replay_at(per_request_events) + " (one short history)",
+            "on an overloaded worker": "not measured here (two workflow tasks and an activity per request)",
+        },
+        "entity: signal + query": {
+            "a change (p50)": f"accepted {ms('signal')}; visible {ms('signal_query')}",
+            "a read (p50)": ms("query"),
+            f"changes/s, {top} callers": f"accepted {per_s('signal')}; visible {per_s('signal_query')}",
+            "history events per change": f"{lat['signal_query'].events_per_op or 0:.1f}",
+            until_warning: changes_until_warning("signal_query"),
+            "replay after an eviction": f"{replay_at(WARN)} at the warning",
+            "on an overloaded worker": overload("signal_query"),
+        },
+        "entity: update (+ update-with-start)": {
+            "a change (p50)": f"{ms('update')}; with start {ms('update_with_start')}",
+            "a read (p50)": ms("query"),
+            f"changes/s, {top} callers": per_s("update"),
+            "history events per change": f"{lat['update'].events_per_op or 0:.1f}",
+            until_warning: changes_until_warning("update"),
+            "replay after an eviction": f"{replay_at(WARN)} at the warning",
+            "on an overloaded worker": overload("update"),
+        },
+        "long-lived entity + continue-as-new": {
+            "a change (p50)": "as the entity it wraps",
+            "a read (p50)": ms("query"),
+            f"changes/s, {top} callers": "as the entity it wraps",
+            "history events per change": "as the entity; reset to a handful at each new run",
+            until_warning: "never, if it continues as new in time",
+            "replay after an eviction": f"at most {replay_at(SUGGEST)} (continuing at the server's "
+                                        f"{SUGGEST:,}-event hint)",
+            "on an overloaded worker": "as the entity it wraps",
+        },
+    }
+    return pd.DataFrame([{"pattern": name, **measured[name], **PATTERNS[name]} for name in PATTERNS])
