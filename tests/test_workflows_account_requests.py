@@ -1,6 +1,7 @@
 """The workflows of notebook 01, against the real dev server: a business error is not retried and writes
 nothing, the next request runs new code under the same type name, read-then-write loses an update where one
-transaction does not, and a locked database is retried until the request goes through."""
+transaction does not, and a locked database is retried (up to `DB_RETRY.maximum_attempts` times) and the request
+goes through once the lock is released. The deploy with a request in flight is `tests/test_deploys.py`."""
 
 from __future__ import annotations
 
@@ -49,13 +50,12 @@ def test_a_business_error_is_not_retried_and_writes_nothing(run, client, db):
     run(w.stop())
 
 
-def test_the_next_request_runs_the_new_code_and_nothing_breaks(run, client, db):
+def test_the_next_request_after_a_deploy_runs_the_new_code(run, client, db):
     w = make(client, db, workflows=[ar.AccountRequest])
     bank = pr.Bank(client, w.task_queue)
     run(w.start())
     run(bank.send("alice", "deposit", 100))
     old = run(bank.send("alice", "withdraw", 10))
-    assert run(bank.open_requests()) == [], "no execution stays open across the deploy"
     run(w.restart(workflows=[ar.AccountRequestWithFee]))  # "deploy" release v2 of the same workflow type
     new = run(bank.send("alice", "withdraw", 10))
     assert (old.code, old.fee, old.balance) == ("v1", 0, 90)
@@ -68,6 +68,22 @@ def test_the_next_request_runs_the_new_code_and_nothing_breaks(run, client, db):
         run(bank.send("alice", "withdraw", new.balance))  # fits without the fee, not with it: nothing written
     assert "plus a fee of 2" in failed.value.cause.message and db.balance("alice") == new.balance
     assert db.consistent()
+    run(w.stop())
+
+
+def test_the_release_with_a_funds_check_refuses_early_and_serves_new_requests(run, client, db):
+    w = make(client, db, workflows=[ar.AccountRequestWithCheck])
+    bank = pr.Bank(client, w.task_queue)
+    run(w.start())
+    db.open_account("alice", 20)
+    reply = run(bank.send("alice", "withdraw", 5))
+    assert (reply.code, reply.balance) == ("v2-check", 15)
+    with pytest.raises(WorkflowFailureError) as failed:
+        run(bank.send("alice", "withdraw", 50))
+    assert failed.value.cause.type == "InsufficientFunds"
+    types = run(event_types(bank.handles[-1]))
+    assert types.count("ActivityTaskScheduled") == 1, "refused by the check, before the apply activity"
+    assert db.balance("alice") == 15 and db.consistent(["alice"])
     run(w.stop())
 
 
@@ -96,7 +112,7 @@ def test_careless_requests_lose_an_update_and_one_transaction_loses_nothing(run,
     run(w.stop())
 
 
-def test_a_locked_database_is_retried_until_the_request_goes_through(run, client, tmp_path):
+def test_a_locked_database_is_retried_and_the_request_goes_through_once_it_is_released(run, client, tmp_path):
     db = StatusDB(tmp_path / "locked.sqlite", busy_timeout=0.3)
     db.open_account("alice", 10)
     w = make(client, db)

@@ -2,8 +2,10 @@
 
 `Bank` sends each request as one `AccountRequest` workflow (the workflows and their activities are in
 `tutorial.workflows.account_requests`, the database in `tutorial.status_db`) and awaits its reply.
-`history_size` and `activity_attempts` measure what the server recorded; `check_withdraw` runs the
-exercise: many concurrent withdrawal workflows calling the learner's SQL, and what they did to the balance.
+`history_size` and `activity_attempts` measure what the server recorded; `history_limit_never_in_sight` (C7)
+and `database_reflects_replies` (C8) are the notebook's checks; `check_withdraw` runs the exercise: many
+concurrent withdrawal workflows calling the learner's SQL, and what they did to the balance. The deploy
+experiment (C6) is `tutorial.deploys`.
 """
 
 from __future__ import annotations
@@ -98,6 +100,44 @@ async def activity_attempts(handle) -> list[int]:
     fetched = await handle.fetch_history()
     return [e.activity_task_started_event_attributes.attempt for e in fetched.events
             if e.HasField("activity_task_started_event_attributes")]
+
+
+# ------------------------------------------------------------------------------------------- the checks
+
+
+def history_limit_never_in_sight(sizes: list[dict], limit: int = limits.HISTORY_EVENTS_WARN.value) -> bool:
+    """C7: every history measured (`history_size` rows, oldest request first) stays below `limit` events, and
+    the histories do not grow with the number of requests: the longest of the later half is no longer than the
+    longest of the earlier half. True for one workflow per request; False for one entity workflow measured
+    after every few signals (its one history grows with each), and False once a history reaches `limit`."""
+    events = [int(s["events"]) for s in sizes]
+    if len(events) < 2:
+        raise ValueError("measure at least two histories (or one history twice) to see whether it grows")
+    half = len(events) // 2
+    return max(events) < limit and max(events[half:]) <= max(events[:half])
+
+
+def database_reflects_replies(db: StatusDB, replies: list[Reply]) -> bool:
+    """C8: the database holds what the client was told. Every reply's request is in the request log with the
+    balance the reply gave, and every account replied about has the balance its logged changes add up to
+    (nothing a reply reported was overwritten). False for read-then-write requests that ran at the same time
+    (a lost update), or for a reply whose database change never happened."""
+    log = db.requests_frame().set_index("request_id")
+    for reply in replies:
+        if reply.request_id not in log.index or int(log.loc[reply.request_id, "balance_after"]) != reply.balance:
+            return False
+    return db.consistent(sorted({r.account_id for r in replies}))
+
+
+def retry_budget(policy, attempt_seconds: float = 0.0) -> dict:
+    """What a retry policy allows before the activity fails for good: attempts, the waits between them, and
+    the total when each attempt also takes `attempt_seconds` (a locked database waits `busy_timeout`)."""
+    waits, interval = [], policy.initial_interval.total_seconds()
+    for _ in range(policy.maximum_attempts - 1):
+        waits.append(min(interval, policy.maximum_interval.total_seconds()))
+        interval *= policy.backoff_coefficient
+    return {"attempts": policy.maximum_attempts, "waiting s": round(sum(waits), 1),
+            "total s": round(sum(waits) + policy.maximum_attempts * attempt_seconds, 1)}
 
 
 # ------------------------------------------------------------------------------------------- the exercise

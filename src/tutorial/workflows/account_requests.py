@@ -2,8 +2,10 @@
 
 A client request (deposit or withdraw on an account) starts one `AccountRequest` workflow. Its one activity
 applies the request to the database in a single transaction, and the workflow's result is the reply. The
-workflow then ends: nothing stays open between requests, so the workflow code can change freely between
-them (`AccountRequestWithFee` is the "next release" of the same workflow type), and no history ever grows.
+workflow then ends, so no history ever grows, and a new release of the workflow code only meets the requests
+in flight at the deploy: `AccountRequestWithFee` (v2, a fee) can finish a request v1 started;
+`AccountRequestWithCheck` (another v2, one more activity before the review) cannot: replaying v1's history
+fails with a nondeterminism error.
 
 `NaiveAccountRequest` does the same job carelessly: it reads the balance in one activity, decides in the
 workflow, and writes the new balance in another activity. Two such requests on one account at once lose
@@ -180,6 +182,25 @@ class AccountRequestWithFee:
     async def run(self, request: Request) -> Reply:
         fee = WITHDRAWAL_FEE if request.operation == "withdraw" else 0
         return await _apply(request, fee=fee, code="v2")
+
+
+@workflow.defn(name=WORKFLOW_TYPE)
+class AccountRequestWithCheck:
+    """A release v2 that is *not* compatible with requests v1 started: before the review it asks the database
+    for the balance (one more activity) and refuses a withdrawal that cannot fit. A request v1 left waiting in
+    its review has a history that starts with v1's timer; this code's first command is an activity instead,
+    so the new worker cannot replay that history (a nondeterminism error). New requests run it fine."""
+
+    @workflow.run
+    async def run(self, request: Request) -> Reply:
+        if request.operation == "withdraw" and request.amount > 0:
+            balance = await workflow.execute_activity_method(
+                StatusActivities.read_balance, request.account_id, start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=DB_RETRY)
+            if balance < request.amount:
+                raise business_failure(domain.InsufficientFunds(
+                    f"cannot withdraw {request.amount}: balance is {balance}"))
+        return await _apply(request, fee=0, code="v2-check")
 
 
 @workflow.defn
