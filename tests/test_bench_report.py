@@ -65,11 +65,15 @@ def test_the_decision_table_puts_the_prose_beside_the_figures(results):
     decision = bench.decision_table(results)
     assert list(decision["pattern"]) == list(bench.PATTERNS)
     assert not decision.isna().any().any()
-    warning = f"changes until the {limits.HISTORY_EVENTS_WARN.value:,}-event warning"
-    assert warning in decision.columns and "changes/s, 2 callers" in decision.columns
-    update = decision.set_index("pattern").loc["entity: update (+ update-with-start)"]
+    assert bench.UNTIL_LIMIT in decision.columns and "changes/s, 2 callers" in decision.columns
+    table = decision.set_index("pattern")
+    update = table.loc["entity: update (+ update-with-start)"]
     assert update["on an overloaded worker"].endswith("x slower")
-    assert float(update[warning].replace(",", "")) > 0
+    changes, limit = bench.first_limit(results.latency["update"].events_per_op, "update")
+    assert update[bench.UNTIL_LIMIT].startswith(f"{changes:,} ({limit.key}:")
+    changes, limit = bench.first_limit(results.latency["signal_query"].events_per_op, "signal")
+    assert table.loc["entity: signal + query", bench.UNTIL_LIMIT].startswith(f"{changes:,} ({limit.key}:")
+    assert table.loc["workflow-per-request + database", bench.UNTIL_LIMIT].startswith("never")
     assert f"{limits.HISTORY_EVENTS_SUGGEST.value:,}-event hint" in \
         decision.set_index("pattern").loc["long-lived entity + continue-as-new", "replay after an eviction"]
 
@@ -81,3 +85,29 @@ def test_what_was_not_measured_says_so(results):
     assert decision.loc["entity: signal + query", "replay after an eviction"].startswith("not measured")
     text = bench.as_text(bare)
     assert "replay: p50" not in text and "overloaded worker:" not in text
+
+
+def test_first_limit_is_the_smaller_of_the_cap_and_the_event_limit():
+    assert bench.first_limit(5, "update") == (limits.UPDATES_PER_RUN.value, limits.UPDATES_PER_RUN)
+    assert bench.first_limit(4, "signal") == (limits.SIGNALS_PER_RUN.value, limits.SIGNALS_PER_RUN)
+    # 51,200 events / 8 events per signal = 6,400 signals: the history is full before the 10,000-signal cap
+    assert bench.first_limit(8, "signal") == (limits.HISTORY_EVENTS_MAX.value // 8, limits.HISTORY_EVENTS_MAX)
+    # exactly at the tie (51,200 / 5.12 = 10,000) the cap refuses the change first
+    assert bench.first_limit(limits.HISTORY_EVENTS_MAX.value / limits.SIGNALS_PER_RUN.value, "signal")[1] \
+        is limits.SIGNALS_PER_RUN
+    assert bench.first_limit(0, "update") == (limits.UPDATES_PER_RUN.value, limits.UPDATES_PER_RUN)
+    with pytest.raises(ValueError):
+        bench.first_limit(5, "query")
+
+
+def test_counterfactual_c15_updates_hit_the_update_cap_before_any_event_limit(results):
+    """C15: on the dev server an update adds about 5 events, so an update entity's run meets the 2,000-update cap
+    (the 2,001st update is refused) long before the 51,200 events at which the server would terminate it. With a
+    hypothetical 30 events per update (an update handler that ran activities, say), 51,200 / 30 = 1,706 updates
+    fill the history first, and the check says so."""
+    measured = results.latency["update"].events_per_op
+    assert measured and measured * limits.UPDATES_PER_RUN.value < limits.HISTORY_EVENTS_MAX.value, measured
+    assert bench.update_cap_binds_first(measured), f"{measured} events per update"
+    assert limits.HISTORY_EVENTS_MAX.value / 30 < limits.UPDATES_PER_RUN.value  # the variant really is one
+    assert not bench.update_cap_binds_first(30)
+    assert bench.first_limit(30, "update") == (limits.HISTORY_EVENTS_MAX.value // 30, limits.HISTORY_EVENTS_MAX)

@@ -19,7 +19,8 @@ short version of the same measurement through `run(client, settings_from_form(..
 and draws it with `tutorial.charts.bench.chart`.
 
 One job per module: `model` (Settings, Results and the figures derived from them), `measure` (the run),
-`progress` (the terminal's progress line), `report` (text, CSV, notebook 06's tables, the decision table),
+`progress` (the terminal's progress line), `report` (text, CSV, notebook 06's
+tables, the decision table, and `first_limit`: which per-run limit binds first),
 `cli` (the command). The workflows are `tutorial.workflows.bench_account`: the shapes of notebooks 01-03, kept
 minimal so this measures Temporal, not the lesson code.
 """
@@ -41,20 +42,25 @@ from .model import (
 from .progress import TerminalProgress
 from .report import (
     CSV_FIELDS,
+    CAPS,
     PATTERNS,
+    UNTIL_LIMIT,
     against_floor,
     as_text,
     decision_table,
     events_table,
+    first_limit,
     frame,
     latency_table,
     replay_table,
     rows,
     throughput_table,
+    update_cap_binds_first,
     write_csv,
 )
 
-__all__ = ["CSV_FIELDS", "HELPER_LIMIT", "LABELS", "OVERLOAD_KEYS", "PATTERNS", "THROUGHPUT_KEYS", "Latency",
-           "Results", "Settings", "TerminalProgress", "Throughput", "against_floor", "as_text", "decision_table",
-           "events_table", "frame", "latency_table", "machine", "percentile", "replay_table", "rows", "run",
-           "settings_from_form", "throughput_table", "write_csv"]
+__all__ = ["CAPS", "CSV_FIELDS", "HELPER_LIMIT", "LABELS", "OVERLOAD_KEYS", "PATTERNS", "THROUGHPUT_KEYS",
+           "UNTIL_LIMIT", "Latency", "Results", "Settings", "TerminalProgress", "Throughput", "against_floor",
+           "as_text", "decision_table", "events_table", "first_limit", "frame", "latency_table", "machine",
+           "percentile", "replay_table", "rows", "run", "settings_from_form", "throughput_table",
+           "update_cap_binds_first", "write_csv"]

@@ -17,8 +17,52 @@ from .model import HELPER_LIMIT, LABELS, THROUGHPUT_KEYS, Latency, Results
 
 CSV_FIELDS = ("section", "key", "interaction", "callers", "n", "p50_ms", "p95_ms", "p50_x_floor", "p95_x_floor",
               "ops_per_s", "x_floor", "events_per_op", "note")
-WARN = limits.HISTORY_EVENTS_WARN.value
 SUGGEST = limits.HISTORY_EVENTS_SUGGEST.value
+UNTIL_LIMIT = "changes until the run must continue as new"
+CAPS = {"signal": limits.SIGNALS_PER_RUN, "update": limits.UPDATES_PER_RUN}  # the per-run cap of each kind
+
+
+def first_limit(events_per_change: float, kind: str) -> tuple[int, limits.Limit]:
+    """How many changes one run of an entity takes before a limit stops it, and which limit that is (C12, C15).
+
+    `kind` is "signal" or "update". Two limits can end what a run accepts: its cap for that kind of message
+    (`limits.SIGNALS_PER_RUN`, `limits.UPDATES_PER_RUN`: the server refuses the next one) and the history length
+    at which the server terminates the run (`limits.HISTORY_EVENTS_MAX`), reached after
+    `HISTORY_EVENTS_MAX / events_per_change` changes (the measured events per change). The smaller wins; at a tie,
+    the cap (it refuses the change before the history is full). A run must continue as new before it.
+    Workflow-per-request meets neither: each request is a run of a dozen events.
+    """
+    if kind not in CAPS:
+        raise ValueError(f"kind must be one of {sorted(CAPS)}, not {kind!r}")
+    cap = CAPS[kind]
+    if events_per_change <= 0:
+        return cap.value, cap
+    by_events = changes_until(events_per_change, limits.HISTORY_EVENTS_MAX.value)
+    return (cap.value, cap) if cap.value <= by_events else (by_events, limits.HISTORY_EVENTS_MAX)
+
+
+def update_cap_binds_first(events_per_update: float) -> bool:
+    """C15: an update entity's run meets the update cap (`limits.UPDATES_PER_RUN`, 2,000 per run) before the event
+    limit that terminates it (`limits.HISTORY_EVENTS_MAX`), at `events_per_update` events per update."""
+    return first_limit(events_per_update, "update")[1] is limits.UPDATES_PER_RUN
+
+
+def changes_until(events_per_change: float, events: int) -> int:
+    """How many changes of `events_per_change` events fill a history of `events` events."""
+    return int(events / events_per_change + 1e-9) if events_per_change > 0 else 0  # 51,200 / 5.12 is 10,000
+
+
+def limit_cell(events_per_change: float, kind: str) -> str:
+    """The decision table's cell for an entity: the limit that binds first, the other one, and when the server
+    first suggests continue-as-new (`limits.HISTORY_EVENTS_SUGGEST`)."""
+    changes, limit = first_limit(events_per_change, kind)
+    cap = CAPS[kind]
+    by_events = changes_until(events_per_change, limits.HISTORY_EVENTS_MAX.value)
+    other = (f"the {limits.HISTORY_EVENTS_MAX.value:,}-event limit would take {by_events:,}" if limit is cap
+             else f"the {cap.amount()} cap would take {cap.value:,}")
+    suggest = changes_until(events_per_change, SUGGEST)
+    return (f"{changes:,} ({limit.key}: {limit.effect}); {other}; the server suggests continue-as-new after "
+            f"about {suggest:,} ({SUGGEST:,} events)")
 
 
 def rows(results: Results) -> list[dict[str, Any]]:
@@ -184,7 +228,8 @@ PATTERNS = {
         "seed: advantages": "keeps the history, and the replay after every eviction, short for an entity that "
                             "lives for ever",
         "seed: disadvantages": "must handle pending signals and updates before continuing as new (C12, C15)",
-        "use it when": "always, for an entity of either kind that lives long: continue well before the warning",
+        "use it when": "always, for an entity of either kind that lives long: continue when the server "
+                       "suggests it, well before a cap or the event limit",
     },
 }
 
@@ -194,17 +239,12 @@ def decision_table(results: Results) -> pd.DataFrame:
     r = results
     lat = r.latency
     top = r.settings.concurrency[-1]
-    until_warning = f"changes until the {WARN:,}-event warning"
 
     def ms(key: str) -> str:
         return f"{lat[key].p50:.1f} ms ({r.x_floor(lat[key].p50):.0f}x floor)"
 
     def per_s(key: str) -> str:
         return f"{r.throughput[(key, top)].per_s:.0f}/s" if (key, top) in r.throughput else "not measured"
-
-    def changes_until_warning(key: str) -> str:
-        events = lat[key].events_per_op or 0
-        return f"{WARN / events:,.0f}" if events else "never"
 
     def replay_at(events: float) -> str:
         return f"{r.replay_ms_at(events):,.0f} ms" if r.replay_ms_per_1000 else "not measured"
@@ -213,13 +253,15 @@ def decision_table(results: Results) -> pd.DataFrame:
         return f"{r.overload_ratio(key):.1f}x slower" if key in r.overloaded else "not measured"
 
     per_request_events = lat["per_request"].events_per_op or 0
+    signal_events = lat["signal_query"].events_per_op or 0
+    update_events = lat["update"].events_per_op or 0
     measured = {
         "workflow-per-request + database": {
             "a change (p50)": ms("per_request"),
             "a read (p50)": "a database read (not a Temporal call)",
             f"changes/s, {top} callers": per_s("per_request"),
             "history events per change": f"{per_request_events:.0f} in a new workflow each time",
-            until_warning: "never: every request starts a fresh history",
+            UNTIL_LIMIT: "never: every request is a run of its own, far below every limit",
             "replay after an eviction": replay_at(per_request_events) + " (one short history)",
             "on an overloaded worker": "not measured here (two workflow tasks and an activity per request)",
         },
@@ -227,18 +269,20 @@ def decision_table(results: Results) -> pd.DataFrame:
             "a change (p50)": f"accepted {ms('signal')}; visible {ms('signal_query')}",
             "a read (p50)": ms("query"),
             f"changes/s, {top} callers": f"accepted {per_s('signal')}; visible {per_s('signal_query')}",
-            "history events per change": f"{lat['signal_query'].events_per_op or 0:.1f}",
-            until_warning: changes_until_warning("signal_query"),
-            "replay after an eviction": f"{replay_at(WARN)} at the warning",
+            "history events per change": f"{signal_events:.1f}",
+            UNTIL_LIMIT: limit_cell(signal_events, "signal"),
+            "replay after an eviction": f"{replay_at(first_limit(signal_events, 'signal')[0] * signal_events)} "
+                                        f"at that limit",
             "on an overloaded worker": overload("signal_query"),
         },
         "entity: update (+ update-with-start)": {
             "a change (p50)": f"{ms('update')}; with start {ms('update_with_start')}",
             "a read (p50)": ms("query"),
             f"changes/s, {top} callers": per_s("update"),
-            "history events per change": f"{lat['update'].events_per_op or 0:.1f}",
-            until_warning: changes_until_warning("update"),
-            "replay after an eviction": f"{replay_at(WARN)} at the warning",
+            "history events per change": f"{update_events:.1f}",
+            UNTIL_LIMIT: limit_cell(update_events, "update"),
+            "replay after an eviction": f"{replay_at(first_limit(update_events, 'update')[0] * update_events)} "
+                                        f"at that limit",
             "on an overloaded worker": overload("update"),
         },
         "long-lived entity + continue-as-new": {
@@ -246,7 +290,7 @@ def decision_table(results: Results) -> pd.DataFrame:
             "a read (p50)": ms("query"),
             f"changes/s, {top} callers": "as the entity it wraps",
             "history events per change": "as the entity; reset to a handful at each new run",
-            until_warning: "never, if it continues as new in time",
+            UNTIL_LIMIT: "never: it continues as new when the server suggests it, before any limit",
             "replay after an eviction": f"at most {replay_at(SUGGEST)} (continuing at the server's "
                                         f"{SUGGEST:,}-event hint)",
             "on an overloaded worker": "as the entity it wraps",
