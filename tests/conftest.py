@@ -21,7 +21,10 @@ def loop():
     yield loop
     from tutorial import server, worker
 
-    loop.run_until_complete(worker.stop_all_workers())
+    try:  # a worker stuck in shutdown must not hang the whole run
+        loop.run_until_complete(asyncio.wait_for(worker.stop_all_workers(), 60))
+    except Exception:  # noqa: BLE001 - the server is stopped below either way
+        pass
     server.stop_server()
     loop.close()
 

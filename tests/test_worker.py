@@ -80,3 +80,33 @@ def test_restart_applies_changed_settings(run, client):
     run(w.restart(max_cached_workflows=1))
     assert w.settings.max_cached_workflows == 1 and w.starts == 2 and w.running
     run(w.stop())
+
+
+def test_stop_gives_up_on_an_activity_that_never_finishes_instead_of_hanging(run, client):
+    """A graceful shutdown waits for running activities; one blocked in its thread must not hang the cell."""
+    import threading
+    import time
+
+    from temporalio import activity
+
+    release = threading.Event()
+
+    @activity.defn(name="compose_greeting")
+    def stuck(name: str) -> str:  # a sync activity blocked on something that never comes
+        release.wait(60)
+        return name
+
+    controller = WorkerController(client, task_queue=unique("stuck"), workflows=[Greet], activities=[stuck],
+                                  graceful_shutdown_timeout=__import__("datetime").timedelta(seconds=0))
+    run(controller.start())
+    handle = run(client.start_workflow(Greet.run, "x", id=unique("stuck"), task_queue=controller.task_queue))
+    run(asyncio.sleep(1.5))  # the activity is running now
+    started = time.monotonic()
+    try:
+        run(controller.stop(timeout=2))
+        took = time.monotonic() - started
+        assert not controller.running and took < 10, f"stop took {took:.1f} s"
+        assert "did not shut down within 2 s" in (controller.last_error or ""), controller.last_error
+    finally:
+        release.set()
+        run(handle.terminate())

@@ -30,6 +30,7 @@ from . import metrics
 from .workshop import scoped
 
 _controllers: list["WorkerController"] = []
+STOP_TIMEOUT_S = 20.0  # a worker that has not shut down by then is cancelled: no hung cell
 
 
 @dataclass(frozen=True)
@@ -158,15 +159,24 @@ class WorkerController:
         if not task.cancelled() and task.exception() is not None:
             self.last_error = str(task.exception()).splitlines()[0][:200]
 
-    async def stop(self) -> None:
-        """Shut the worker down and wait until it has; its cache is gone with it."""
+    async def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        """Shut the worker down and wait until it has; its cache is gone with it.
+
+        A graceful shutdown waits for running activities; one that cannot finish (a thread blocked on a lock)
+        would hang the cell, so after `timeout` seconds the worker's task is cancelled instead.
+        """
         if self.worker is not None and self.running:
-            await self.worker.shutdown()
+            try:
+                await asyncio.wait_for(asyncio.shield(self.worker.shutdown()), timeout)
+            except asyncio.TimeoutError:
+                self.last_error = f"did not shut down within {timeout:g} s; stopped it"
+                if self._task is not None:
+                    self._task.cancel()
         if self._task is not None:
             try:
                 await self._task
-            except Exception:
-                pass  # already recorded by _on_done
+            except (Exception, asyncio.CancelledError):
+                pass  # an error is recorded by _on_done; a cancel by stop() itself
         self._task = None
         self.worker = None
         metrics.drain()
