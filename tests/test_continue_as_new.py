@@ -1,6 +1,7 @@
 """Notebook 05's client side: the forms' parsing, the audit by request id, waiting until an entity is idle,
-the chain of runs read from the server, the charts, and the exercise's check (the shipped solution passes it,
-a naive caller does not). The workflows themselves: tests/test_workflows_long_lived_account.py."""
+the chain of runs read from the server, the charts. The experiments and the claims' checks:
+tests/test_rollover_experiments.py and tests/test_update_limits.py; the workflows themselves:
+tests/test_workflows_long_lived_account.py."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from tutorial import continue_as_new as can
 from tutorial import limits
 from tutorial.charts import continue_as_new as charts
 from tutorial.errors import WorkbookError
-from tutorial.solutions import nb05_exercise
 from tutorial.worker import WorkerController
 from tutorial.workflows import long_lived_account as lla
 from tutorial.workflows.domain import Transaction
@@ -125,6 +125,7 @@ def test_the_chain_of_runs_is_read_from_the_server_and_charted(run, client, work
     assert [r.deposits_delivered for r in runs] == [1, 1, 0] and {r.first_execution_run_id for r in runs} == \
         {runs[0].run_id}
     assert list(frame["run_id"]) == [r.run_id[:8] for r in runs]
+    assert [r.updates_accepted for r in runs] == [0, 0, 0] and "update_ids" not in frame.columns
     fig = charts.chain(runs, 40)
     assert len(fig.axes[0].patches) == 3 and "51,200 events" in fig.axes[0].get_title()
     run(handle.signal(SafeAccount.close_account))
@@ -138,17 +139,3 @@ def test_the_growth_chart_draws_events_and_bytes_against_deposits_sent():
     events, size = fig.axes
     assert list(events.lines[0].get_ydata()) == [5, 25, 45] and list(size.lines[0].get_ydata())[-1] == 7_000 / 1024
     assert "50 MB" in events.get_title()
-
-
-def test_the_exercise_solution_passes_the_check_and_the_naive_caller_does_not(run, client, worker):
-    solved = run(can.check_exercise(client, worker.task_queue, nb05_exercise.withdraw_safely))
-    print("solution:", solved)
-    assert solved == {"returned": 90, "balance": 90, "times in ledger": 1, "retries recognised": 1, "run": 2,
-                      "SDK warnings": 1}
-
-    async def naive(handle, txn):
-        return await handle.execute_update("withdraw", txn, result_type=int)
-
-    failed = run(can.check_exercise(client, worker.task_queue, naive))
-    print("naive:", failed)
-    assert str(failed["returned"]).startswith("raised") and failed["balance"] == 90

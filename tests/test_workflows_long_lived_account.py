@@ -1,13 +1,15 @@
 """Notebook 05's long-lived account, against the real dev server: the history grows with every message, the
 server suggests continue-as-new from 4,096 events, `LeakyAccount` loses buffered deposits and cuts off an update
-in flight, `SafeAccount` loses nothing.
+in flight, `SafeAccount` loses nothing, `ThresholdOnlyAccount` ignores the server's suggestion.
 
 The burst proof: at least 1,000 deposit signals and concurrent withdrawal updates across at least five runs of
-one entity, audited by request id: nothing lost, nothing applied twice.
+one entity, audited by request id: nothing lost, nothing applied twice. The claims' own checks and their
+counterfactuals: tests/test_rollover_experiments.py (C12) and tests/test_update_limits.py (C15).
 """
 
 from __future__ import annotations
 
+import inspect
 import warnings
 
 import pytest
@@ -17,11 +19,12 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UnfinishedUpdateHandlersWarning
 
 from tutorial import continue_as_new as can
+from tutorial import rollover_experiments as rx
 from tutorial import limits
 from tutorial.worker import WorkerController
 from tutorial.workflows import long_lived_account as lla
 from tutorial.workflows.domain import Transaction
-from tutorial.workflows.long_lived_account import HistoryGrower, LeakyAccount, SafeAccount
+from tutorial.workflows.long_lived_account import HistoryGrower, LeakyAccount, SafeAccount, ThresholdOnlyAccount
 from tutorial.workshop import unique
 
 
@@ -43,7 +46,7 @@ def start(run, client, worker, entity, **handover):
 
 def test_workflow_type_names_are_their_own():
     assert [getattr(w, "__temporal_workflow_definition").name for w in lla.WORKFLOWS] == \
-        ["LeakyAccount", "SafeAccount", "HistoryGrower"]
+        ["LeakyAccount", "SafeAccount", "ThresholdOnlyAccount", "HistoryGrower"]
 
 
 def test_every_message_grows_the_history_and_the_workflow_can_read_it(run, client, worker):
@@ -71,7 +74,7 @@ def test_the_server_suggests_continue_as_new_from_4096_events(run, client, worke
 
 
 def test_the_leaky_entity_loses_buffered_deposits_in_a_burst(run, client, worker):
-    exp = run(can.burst_experiment(client, worker.task_queue, LeakyAccount, 300, max_events=100))
+    exp = run(rx.burst_experiment(client, worker.task_queue, LeakyAccount, 300, max_events=100))
     delivered = sum(r.deposits_delivered for r in exp.runs)
     print("leaky burst:", exp.line(), f"(the server delivered {delivered})")
     assert delivered == exp.audit.sent, "the server delivered every signal to some run"
@@ -82,7 +85,7 @@ def test_the_leaky_entity_loses_buffered_deposits_in_a_burst(run, client, worker
 
 
 def test_the_safe_entity_loses_nothing_in_a_burst_of_1000_signals_and_concurrent_updates(run, client, worker):
-    exp = run(can.burst_experiment(client, worker.task_queue, SafeAccount, 1_000, 100, max_events=100))
+    exp = run(rx.burst_experiment(client, worker.task_queue, SafeAccount, 1_000, 100, max_events=100))
     a = exp.audit
     print(f"\nBURST sent {a.sent}, processed {a.processed}, lost {a.lost}, duplicated {a.duplicated}, "
           f"runs {len(exp.runs)}, seconds {exp.seconds:.1f}")
@@ -98,12 +101,13 @@ def test_the_safe_entity_loses_nothing_in_a_burst_of_1000_signals_and_concurrent
     assert sum(r.deposits_delivered for r in exp.runs) == 1_000
 
 
-def test_updates_alone_fill_a_history_too(run, client, worker):
-    exp = run(can.burst_experiment(client, worker.task_queue, SafeAccount, 0, 20, max_events=60, atm_callers=1))
+def test_withdrawals_alone_cross_the_demo_threshold(run, client, worker):
+    exp = run(rx.burst_experiment(client, worker.task_queue, SafeAccount, 0, 20, max_events=60, atm_callers=1))
     events = sum(r.events for r in exp.runs)
     print("updates only:", exp.line(), f"({events / 20:.1f} events per withdrawal)")
     assert len(exp.runs) >= 2 and all(r.deposits_delivered == 0 for r in exp.runs)
-    assert sum(r.withdrawals_accepted for r in exp.runs) == 20 and events >= 20 * 4
+    assert all(r.events < 60 + 15 for r in exp.runs), "each run closed soon after its history passed 60 events"
+    assert sum(r.updates_accepted for r in exp.runs) == 20 and events >= 20 * 4
     assert exp.audit.lost == 0 and exp.audit.duplicated == 0 and exp.burst.update_errors == []
     assert exp.final.balance == 1_000 - 20
 
@@ -111,7 +115,7 @@ def test_updates_alone_fill_a_history_too(run, client, worker):
 def test_an_update_in_flight_fails_at_its_caller_when_the_run_does_not_wait(run, client, worker):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        leaky = run(can.update_in_flight(client, worker.task_queue, LeakyAccount))
+        leaky = run(rx.update_in_flight(client, worker.task_queue, LeakyAccount))
     unfinished = [w for w in caught if issubclass(w.category, UnfinishedUpdateHandlersWarning)]
     print("leaky:", leaky, "| warning:", str(unfinished[0].message)[:90] if unfinished else None)
     assert leaky.result is None and "AcceptedUpdateCompletedWorkflow" in leaky.error
@@ -123,7 +127,7 @@ def test_an_update_in_flight_fails_at_its_caller_when_the_run_does_not_wait(run,
 def test_an_update_in_flight_completes_when_the_run_waits_for_handlers(run, client, worker):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        safe = run(can.update_in_flight(client, worker.task_queue, SafeAccount))
+        safe = run(rx.update_in_flight(client, worker.task_queue, SafeAccount))
     print("safe:", safe)
     assert safe.error is None and safe.result == 90 and safe.balance_after == 90 and safe.applied_times == 1
     assert safe.run_number_after == 2
@@ -179,3 +183,28 @@ def test_an_update_the_rules_refuse_after_validation_fails_as_a_business_failure
     assert err.value.type == "InsufficientFunds" and err.value.non_retryable and "cannot withdraw 50" in str(err.value)
     assert entity._apply(Transaction("withdraw", 50, "too-much")) == 5  # a signal: recorded, the account unchanged
     assert entity.rejected == ["too-much: cannot withdraw 50: balance is 5"] and entity.processed_this_run == 0
+
+
+def test_deposit_now_is_a_synchronous_update_with_a_validator(run, client, worker):
+    handle = start(run, client, worker, SafeAccount, opening_balance=5, max_events=0)
+    assert run(handle.execute_update(SafeAccount.deposit_now, Transaction("deposit", 7, "teller-1"))) == 12
+    assert run(handle.execute_update(SafeAccount.deposit_now, Transaction("deposit", 7, "teller-1"))) == 12
+    with pytest.raises(WorkflowUpdateFailedError) as err:
+        run(handle.execute_update(SafeAccount.deposit_now, Transaction("withdraw", 1, "teller-2")))
+    assert "takes deposits" in str(err.value.cause)
+    status = run(can.wait_until_idle(handle))
+    assert status.balance == 12 and status.duplicates_ignored == 1
+    run(handle.signal(SafeAccount.close_account))
+    assert run(handle.result()).applied == ("teller-1",)
+
+
+def test_the_threshold_only_entity_ignores_the_servers_suggestion_but_keeps_its_own_rule(run, client, worker):
+    assert "is_continue_as_new_suggested" not in inspect.getsource(ThresholdOnlyAccount.should_continue_as_new)
+    handle = start(run, client, worker, ThresholdOnlyAccount, max_events=30)
+    for i in range(10):
+        run(handle.signal(ThresholdOnlyAccount.deposit, Transaction("deposit", 1, f"t{i}")))
+        run(can.wait_until_idle(handle))
+    status = run(can.wait_until_idle(handle))
+    assert status.run_number >= 2 and status.balance == 10, "its own threshold still rolls it over, losing nothing"
+    run(handle.signal(ThresholdOnlyAccount.close_account))
+    assert run(handle.result()).transactions == 10

@@ -1,28 +1,25 @@
 """The client side of notebook 05: read its forms, send a burst, audit it by request id, read the chain of runs.
 
 The workflows are in `tutorial.workflows.long_lived_account`, the server's limits in `tutorial.limits`, the
-charts in `tutorial.charts.continue_as_new`. This module runs in the notebook (or a test), never in the sandbox.
+charts in `tutorial.charts.continue_as_new`; the notebook's experiments and the checks that decide its claims
+are in `tutorial.rollover_experiments` (C12) and `tutorial.update_limits` (C15, the per-run message limits).
+This module runs in the notebook (or a test), never in the sandbox.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-import warnings
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from temporalio.client import WorkflowUpdateStage
-from temporalio.workflow import UnfinishedUpdateHandlersWarning
 
 from . import limits, polling
 from .workflows.domain import Account, Transaction
-from .workflows.long_lived_account import DEFAULT_MAX_EVENTS, EntityStatus, Handover, LeakyAccount
-from .workshop import unique
+from .workflows.long_lived_account import EntityStatus, Handover
 
 MIN_THRESHOLD = 20  # below this a run continues-as-new before it has done anything
 MAX_BURST_DEPOSITS = 2_000  # what a form may ask for: a burst that runs in a minute on a laptop
@@ -179,7 +176,7 @@ async def send_burst(handle, deposits: int, withdrawals: int = 0, *, amount: int
             try:
                 burst.update_results.append(await handle.execute_update("withdraw", txn, result_type=int))
             except Exception as err:  # noqa: BLE001 - measured, then reported
-                burst.update_errors.append(f"{txn.request_id}: {_short(err)}")
+                burst.update_errors.append(f"{txn.request_id}: {short_error(err)}")
             if on_sent:
                 on_sent()
 
@@ -192,7 +189,8 @@ async def send_burst(handle, deposits: int, withdrawals: int = 0, *, amount: int
     return burst
 
 
-def _short(err: BaseException) -> str:
+def short_error(err: BaseException) -> str:
+    """An exception in one line: its type, and the RPC or failure underneath it (the caller's view)."""
     cause = err.__cause__
     return f"{type(err).__name__}: {cause if cause is not None else err}"[:200]
 
@@ -237,11 +235,12 @@ class RunInfo:
     events: int
     bytes: int
     deposits_delivered: int  # deposit signals the server appended to this run's history
-    withdrawals_accepted: int  # withdraw updates this run accepted
+    updates_accepted: int  # updates (withdraw, deposit_now) this run accepted
     task_failures: int  # workflow tasks the server refused (for example: new signals came while closing)
     carried_in: int  # pending transactions in this run's input
     carried_out: int  # pending transactions in the next run's input (0 if it did not continue)
     closed_by: str
+    update_ids: tuple[str, ...] = ()  # the update ids this run accepted, in order (not shown in `chain_frame`)
 
 
 def _decode_handover(client, payloads) -> Handover:
@@ -261,6 +260,8 @@ async def run_chain(client, workflow_id: str) -> list[RunInfo]:
         started = events[0].workflow_execution_started_event_attributes
         handover = _decode_handover(client, started.input)
         last = events[-1]
+        update_ids = tuple(e.workflow_execution_update_accepted_event_attributes.accepted_request.meta.update_id
+                           for e in events if e.HasField("workflow_execution_update_accepted_event_attributes"))
         carried_out, closed_by = 0, "still running"
         if last.HasField("workflow_execution_continued_as_new_event_attributes"):
             next_input = last.workflow_execution_continued_as_new_event_attributes.input
@@ -280,10 +281,9 @@ async def run_chain(client, workflow_id: str) -> list[RunInfo]:
             deposits_delivered=sum(e.HasField("workflow_execution_signaled_event_attributes")
                                    and e.workflow_execution_signaled_event_attributes.signal_name == "deposit"
                                    for e in events),
-            withdrawals_accepted=sum(e.HasField("workflow_execution_update_accepted_event_attributes")
-                                     for e in events),
+            updates_accepted=len(update_ids),
             task_failures=sum(e.HasField("workflow_task_failed_event_attributes") for e in events),
-            carried_in=len(handover.pending), carried_out=carried_out, closed_by=closed_by,
+            carried_in=len(handover.pending), carried_out=carried_out, closed_by=closed_by, update_ids=update_ids,
         ))
         run_id = started.continued_execution_run_id or None
     return list(reversed(runs))
@@ -291,119 +291,7 @@ async def run_chain(client, workflow_id: str) -> list[RunInfo]:
 
 def chain_frame(runs: list[RunInfo]) -> pd.DataFrame:
     """The chain as a DataFrame (run ids cut to 8 characters, for reading)."""
-    frame = pd.DataFrame([r.__dict__ for r in runs])
+    frame = pd.DataFrame([r.__dict__ for r in runs]).drop(columns=["update_ids"], errors="ignore")
     for column in ("run_id", "first_execution_run_id", "continued_from"):
         frame[column] = frame[column].str[:8]
     return frame
-
-
-# ---------------------------------------------------------------------------------------------------------
-# The notebook's experiments: a burst, an update in flight, the exercise's check
-# ---------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Experiment:
-    """One burst against a fresh entity, audited by request id."""
-
-    entity: str
-    workflow_id: str
-    burst: Burst
-    audit: Audit
-    final: Account
-    runs: list[RunInfo]
-    expected_balance: int
-    max_events: int
-    seconds: float
-
-    def figures(self) -> dict[str, Any]:
-        return {"entity": self.entity, **self.audit.row(), "runs": len(self.runs),
-                "update errors": len(self.burst.update_errors), "seconds": round(self.seconds, 1)}
-
-    def line(self) -> str:
-        return ", ".join(f"{k} {v}" for k, v in self.figures().items())
-
-
-async def burst_experiment(client, task_queue: str, entity: type, deposits: int, withdrawals: int = 0, *,
-                           max_events: int = DEFAULT_MAX_EVENTS, opening_balance: int = 1_000, atm_callers: int = 2,
-                           on_sent: Callable[[], None] | None = None, workflow_id: str | None = None) -> Experiment:
-    """Start a fresh `entity`, send it a burst, close it, and audit what it applied against what was sent."""
-    started = time.perf_counter()
-    workflow_id = workflow_id or unique(f"nb05-{entity.__name__.lower()}")
-    handle = await client.start_workflow(entity.run, new_account(workflow_id[-40:], opening_balance,
-                                                                 max_events=max_events),
-                                         id=workflow_id, task_queue=task_queue)
-    burst = await send_burst(handle, deposits, withdrawals, prefix=workflow_id[-6:], atm_callers=atm_callers,
-                             on_sent=on_sent)
-    # Close only once the entity is idle: a close arriving mid-burst would end the run through the close path and
-    # hide what a continue-as-new does to its inbox.
-    await wait_until_idle(handle)
-    await handle.signal("close_account")
-    final = await handle.result()  # follows the chain to the last run
-    return Experiment(
-        entity=entity.__name__, workflow_id=workflow_id, burst=burst, audit=audit(burst.sent, list(final.applied)),
-        final=final, runs=await run_chain(client, workflow_id), expected_balance=opening_balance + burst.net,
-        max_events=max_events, seconds=time.perf_counter() - started,
-    )
-
-
-@dataclass
-class InFlight:
-    """What the caller of an update saw when the run continued-as-new under it."""
-
-    entity: str
-    result: int | None
-    error: str | None
-    balance_after: int
-    run_number_after: int
-    applied_times: int  # how often the withdrawal's request id is in the ledger
-
-
-async def update_in_flight(client, task_queue: str, entity: type, *, post_seconds: float = 1.5,
-                           opening_balance: int = 100, amount: int = 10) -> InFlight:
-    """Withdraw (an update whose ledger posting takes `post_seconds`), and roll the entity over meanwhile."""
-    workflow_id = unique(f"nb05-inflight-{entity.__name__.lower()}")
-    handle = await client.start_workflow(
-        entity.run, new_account(workflow_id[-40:], opening_balance, post_seconds=post_seconds),
-        id=workflow_id, task_queue=task_queue)
-    txn = Transaction("withdraw", amount, f"{workflow_id}-atm-1")
-    accepted_at = time.monotonic()
-    update = await handle.start_update("withdraw", txn, wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=int)
-    await handle.signal("roll_over")  # continue-as-new now, while the ledger posting is still running
-    result, error = None, None
-    try:
-        result = await update.result()
-    except Exception as err:  # noqa: BLE001 - what the caller sees is the point
-        error = _short(err)
-    # let the posting finish before we look, so a leaky run has really dropped it
-    await asyncio.sleep(max(0.0, post_seconds + 0.3 - (time.monotonic() - accepted_at)))
-    status = await wait_until_idle(handle)
-    ledger = await handle.query("ledger", result_type=list[str])
-    return InFlight(entity=entity.__name__, result=result, error=error, balance_after=status.balance,
-                    run_number_after=status.run_number, applied_times=ledger.count(txn.request_id))
-
-
-async def check_exercise(client, task_queue: str, withdraw_safely: Callable[..., Any]) -> dict[str, Any]:
-    """The exercise's check: `withdraw_safely(handle, txn)` against a LeakyAccount that continues-as-new while
-    the withdrawal is posting. It must return the balance, and the money must leave the account once."""
-    workflow_id = unique("nb05-exercise")
-    handle = await client.start_workflow(LeakyAccount.run, new_account(workflow_id[-40:], 100, post_seconds=1.5),
-                                         id=workflow_id, task_queue=task_queue)
-    txn = Transaction("withdraw", 10, f"{workflow_id}-atm")
-    task = asyncio.ensure_future(withdraw_safely(handle, txn))
-    with contextlib.suppress(polling.GaveUp):  # not accepted in 20 s: roll over anyway, the figures will say so
-        await polling.until(lambda: handle.query("status", result_type=EntityStatus),
-                            lambda status: status.balance == 90 or task.done(), timeout=20)  # accepted, posting
-    with warnings.catch_warnings(record=True) as caught:  # a leaky run warns when it drops the update
-        warnings.simplefilter("always")
-        await handle.signal("roll_over")
-        try:
-            returned: Any = await asyncio.wait_for(task, 30)
-        except Exception as err:  # noqa: BLE001 - reported to the learner as one line
-            returned = f"raised {_short(err)}"
-        await asyncio.sleep(1.7)  # the first posting finishes (and is dropped by the closed run)
-    status = await wait_until_idle(handle)
-    ledger = await handle.query("ledger", result_type=list[str])
-    return {"returned": returned, "balance": status.balance, "times in ledger": ledger.count(txn.request_id),
-            "retries recognised": status.duplicates_ignored, "run": status.run_number,
-            "SDK warnings": sum(issubclass(w.category, UnfinishedUpdateHandlersWarning) for w in caught)}

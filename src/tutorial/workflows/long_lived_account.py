@@ -124,6 +124,18 @@ class AccountEntity:
                                         start_to_close_timeout=timedelta(seconds=60))
         return balance
 
+    @workflow.update
+    def deposit_now(self, txn: Transaction) -> int:
+        """A teller's deposit: applied at once (no activity), the caller waits for the balance after it."""
+        return self._apply(txn, raise_errors=True)
+
+    @deposit_now.validator
+    def _validate_deposit_now(self, txn: Transaction) -> None:
+        if txn.operation != "deposit":
+            raise AccountError(f"the deposit_now update takes deposits, not {txn.operation!r}")
+        if txn.request_id not in self.applied_ids:
+            check_transaction(self.account, txn)
+
     @withdraw.validator
     def _validate_withdraw(self, txn: Transaction) -> None:
         """Reject (nothing enters the history) a withdrawal the rules refuse; a retry is always accepted."""
@@ -254,6 +266,22 @@ class SafeAccount(AccountEntity):
 
 
 @workflow.defn
+class ThresholdOnlyAccount(SafeAccount):
+    """SafeAccount with one change: it continues-as-new on its own rule only (`max_events`, or `roll_over`) and
+    ignores the server's `is_continue_as_new_suggested()`. A common rule ("every 10,000 events") that forgets
+    the limits that are not about events: the server refuses the update past `history.maxTotalUpdates`."""
+
+    @workflow.run
+    async def run(self, start: Handover) -> Account:
+        return await SafeAccount.run(self, start)  # the same loop; only `should_continue_as_new` differs
+
+    def should_continue_as_new(self) -> bool:
+        info = workflow.info()
+        too_long = self.max_events > 0 and info.get_current_history_length() >= self.max_events
+        return self.roll_over_requested or too_long
+
+
+@workflow.defn
 class HistoryGrower:
     """A throwaway workflow that grows its own history fast, to find where the server starts suggesting
     continue-as-new. Each step upserts its memo `k` times (one event each) and runs one quick activity, which
@@ -278,5 +306,5 @@ class HistoryGrower:
                                             start_to_close_timeout=timedelta(seconds=30))
 
 
-WORKFLOWS = [LeakyAccount, SafeAccount, HistoryGrower]
+WORKFLOWS = [LeakyAccount, SafeAccount, ThresholdOnlyAccount, HistoryGrower]
 ACTIVITIES = [post_to_ledger]
