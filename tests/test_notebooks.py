@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,7 @@ def _navigation():
 
     spec = importlib.util.spec_from_file_location("navigation", Path(__file__).parent.parent / "scripts" / "navigation.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look themselves up there
     spec.loader.exec_module(module)
     return module
 

@@ -36,3 +36,9 @@ def test_form_text_that_is_fine():
     assert domain.parse_account_id("acc-1") == "acc-1"
     with pytest.raises(domain.AccountError):
         domain.parse_account_id("no spaces please")
+
+
+def test_keep_ids_zero_keeps_no_request_id():
+    account = domain.apply(Account("a"), Transaction("deposit", 5, "r1"), keep_ids=0)
+    assert account.applied == () and account.balance == 5
+    assert domain.apply(account, Transaction("deposit", 5, "r2"), keep_ids=1).applied == ("r2",)

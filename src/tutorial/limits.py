@@ -38,13 +38,15 @@ UPDATES_IN_FLIGHT = Limit("updates admitted but not completed", 10, "updates", "
                           "history.maxInFlightUpdates")
 UPDATES_PER_RUN = Limit("updates in one run", 2_000, "updates",
                         "refuses the next update (continue-as-new suggested from 90%)", "history.maxTotalUpdates")
-SIGNALS_PER_RUN = Limit("signals in one run", 10_000, "signals", "refuses the next signal",
+UPDATES_SUGGEST = Limit("updates in one run", 1_800, "updates", "suggests continue-as-new (90% of the cap)",
+                        "history.maxTotalUpdates.suggestContinueAsNewThreshold")
+SIGNALS_PER_RUN = Limit("signals in one run", 10_000, "signals", "refuses the next signal (it never suggests continue-as-new)",
                         "history.maximumSignalsPerExecution")
 BUFFERED_QUERIES = Limit("queries held while a workflow task runs", 1, "queries",
                          "refuses another with RESOURCE_EXHAUSTED", "history.MaxBufferedQueryCount")
 
 ALL = (HISTORY_EVENTS_SUGGEST, HISTORY_BYTES_SUGGEST, HISTORY_EVENTS_WARN, HISTORY_BYTES_WARN, HISTORY_EVENTS_MAX,
-       HISTORY_BYTES_MAX, UPDATES_IN_FLIGHT, UPDATES_PER_RUN, SIGNALS_PER_RUN, BUFFERED_QUERIES)
+       HISTORY_BYTES_MAX, UPDATES_IN_FLIGHT, UPDATES_SUGGEST, UPDATES_PER_RUN, SIGNALS_PER_RUN, BUFFERED_QUERIES)
 
 
 def rows(*extra: dict[str, str]) -> list[dict[str, str]]:

@@ -77,7 +77,10 @@ def apply(account: Account, txn: Transaction, keep_ids: int = 100) -> Account:
     """The new account after `txn` (the old one is unchanged); raises AccountError if not allowed."""
     check_transaction(account, txn)
     delta = txn.amount if txn.operation == "deposit" else -txn.amount
-    applied = (account.applied + (txn.request_id,))[-keep_ids:] if txn.request_id else account.applied
+    if not txn.request_id:
+        applied = account.applied
+    else:  # keep the newest `keep_ids` (0 keeps none: [-0:] would keep them all)
+        applied = (account.applied + (txn.request_id,))[-keep_ids:] if keep_ids > 0 else ()
     return replace(account, balance=account.balance + delta, transactions=account.transactions + 1, applied=applied)
 
 
