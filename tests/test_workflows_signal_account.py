@@ -166,3 +166,22 @@ def test_signals_sent_while_the_worker_is_stopped_are_all_applied(run, client):
     state = run(handle.query(State))
     run(w.stop())
     assert (state.transactions, state.balance, state.rejected) == (21, 1 + 210, 0)
+
+
+def test_the_experiment_workflows_have_their_own_type_names():
+    import pkgutil
+    import importlib
+    import tutorial.workflows
+    from tutorial.workflows import signal_handlers as sh
+    mine = [w.__temporal_workflow_definition.name for w in sh.WORKFLOWS]
+    assert mine == ["ReviewedAccount", "FragileAccount"]
+    others = set()
+    for module in pkgutil.iter_modules(tutorial.workflows.__path__):
+        if module.name == "signal_handlers":
+            continue
+        loaded = importlib.import_module(f"tutorial.workflows.{module.name}")
+        for value in vars(loaded).values():
+            definition = getattr(value, "__temporal_workflow_definition", None)
+            if definition is not None:
+                others.add(definition.name)
+    assert not others & set(mine)

@@ -5,7 +5,11 @@ The account itself (`SignalAccount`, its payloads and what its queries return) l
 prints, charts (`tutorial.charts.signals`) and asserts on. The console is `tutorial.consoles.AccountConsole`.
 
 A signal returns nothing, so a client that wants to know what became of it **queries again until** the change
-shows (C11): `state_until` and `wait_for_outcome` ask `tutorial.polling.until`, the workbook's one poller.
+shows (C11): `state_until` and `wait_for_outcome` ask `tutorial.polling.until`, the workbook's one poller, and
+wait out the errors a query meets while no worker can answer it yet (`query_not_yet`).
+
+The checks the notebook asserts with are in `tutorial.entity_checks` (C9, C10), `tutorial.query_consistency`
+(C11, and a query's failure modes) and `tutorial.signal_failures` (exceptions in a signal handler).
 """
 
 from __future__ import annotations
@@ -17,10 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from datetime import timedelta
+
 import pandas as pd
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from .polling import Seen, until
 from .workflows import domain
@@ -56,20 +63,51 @@ async def send(client: Client, account_id: str, signal: str, arg: Any = None, *,
             f"account {account_id} is closed (its workflow has completed); open a new one with a new id") from None
 
 
+# One query may wait this long for an answer before we ask again (a held query that nobody answers).
+QUERY_TRY_S = 2.0
+
+
+def query_not_yet(err: BaseException) -> bool:
+    """True for the errors a query meets while no worker can answer it *yet* (measured on the dev server):
+
+    - FAILED_PRECONDITION "no poller seen for task queue recently": no worker has polled the queue for about
+      20 s, so the server fails the query (one second before its deadline) instead of letting it time out;
+    - RESOURCE_EXHAUSTED "consistent query buffer is full": a query is already held for this workflow (the
+      server holds `limits.BUFFERED_QUERIES` while a workflow task is pending or running);
+    - DEADLINE_EXCEEDED / CANCELLED "Timeout expired": this try waited `QUERY_TRY_S` and nobody answered.
+    Anything else (no such workflow, a failing query handler, a wedged workflow task) is a real answer: raise it.
+    """
+    if not isinstance(err, RPCError):
+        return False
+    if err.status == RPCStatusCode.FAILED_PRECONDITION:
+        return "no poller" in err.message
+    if err.status == RPCStatusCode.CANCELLED:
+        return "timeout" in err.message.lower()
+    return err.status in (RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.DEADLINE_EXCEEDED)
+
+
+async def query_until(handle: WorkflowHandle, query: Any, *args: Any, holds: Callable[[Any], bool] = bool,
+                      timeout: float = 10.0, gave_up: str = NOT_VISIBLE) -> Seen[Any]:
+    """Query again until `holds(answer)`, each try cut at `QUERY_TRY_S`, waiting out `query_not_yet` errors.
+    Raises `polling.GaveUp` (a `TimeoutError`) after `timeout` seconds."""
+    def probe():
+        return handle.query(query, args=list(args), rpc_timeout=timedelta(seconds=QUERY_TRY_S))
+    return await until(probe, holds, timeout=timeout, gave_up=gave_up, retry_if=query_not_yet)
+
+
 async def state_until(handle: WorkflowHandle, holds: Callable[[AccountState], bool], *,
                       timeout: float = 10.0) -> Seen[AccountState]:
     """Query the account's `state` again until `holds(state)`: what a client does after it signals (C11).
 
     Raises `polling.GaveUp` (a `TimeoutError`) after `timeout` seconds, also when no worker answers the query.
     """
-    return await until(lambda: handle.query(SignalAccount.state), holds, timeout=timeout, gave_up=NOT_VISIBLE)
+    return await query_until(handle, SignalAccount.state, holds=holds, timeout=timeout)
 
 
 async def wait_for_outcome(handle: WorkflowHandle, request_id: str, *, timeout: float = 10.0) -> str:
     """Query `outcome(request_id)` until the account has seen the request: "applied" or "rejected: ...".
     Raises `polling.GaveUp` (a `TimeoutError`) if it has not within `timeout` seconds."""
-    seen = await until(lambda: handle.query(SignalAccount.outcome, request_id), bool, timeout=timeout,
-                       gave_up=NOT_VISIBLE)
+    seen = await query_until(handle, SignalAccount.outcome, request_id, timeout=timeout)
     return seen.value
 
 
@@ -193,3 +231,4 @@ class WorkflowLogs(logging.Handler):
 async def history_length(handle: WorkflowHandle) -> int:
     """Events in the workflow's history, as the server reports it."""
     return (await handle.describe()).history_length
+

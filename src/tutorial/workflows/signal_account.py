@@ -16,10 +16,11 @@ How clients talk to `SignalAccount`
 What it teaches beyond signals and queries
 - A **timer**: the account closes itself after `idle_close_after_s` without an accepted transaction.
 - **Cancellation**: a client's `handle.cancel()` closes the account cleanly and ends the workflow.
-- **Bad input**: a signal can not raise back to its sender, and an exception in a handler would fail the
-  workflow task (retried forever: a wedged workflow). So every handler validates its raw payload itself,
-  logs why it rejects one (`workflow.logger`), keeps the state valid, and counts the rejection where a query
-  can see it.
+- **Bad input**: a signal can not raise back to its sender, and an exception in a handler would either fail the
+  whole workflow (an `ApplicationError`) or fail the workflow task (any other exception, retried again and again:
+  a wedged workflow; both measured with `signal_handlers.FragileAccount`). So every handler validates its raw
+  payload itself, logs why it rejects one (`workflow.logger`), keeps the state valid, and counts the rejection
+  where a query can see it.
 
 The client side (signal-with-start, the signal-then-query probes, the busy-worker noise) is
 `tutorial.entity_signals`; the console is `tutorial.consoles`.
@@ -154,9 +155,9 @@ class SignalAccount:
 
     # ---- signals: change the account, return nothing ---------------------------------------------------------
 
-    # A handler that raised would fail the workflow task, and the worker would retry that task forever (a wedged
-    # workflow). So handlers take whatever was sent (`Any`, and `*extra` for surplus arguments) and reject it
-    # themselves.
+    # A handler that raised would fail the workflow (ApplicationError) or its workflow task, retried again and
+    # again (any other exception: a wedged workflow). So handlers take whatever was sent (`Any`, and `*extra`
+    # for surplus arguments) and reject it themselves.
 
     @workflow.signal
     def deposit(self, request: Any = None, *extra: Any) -> None:
