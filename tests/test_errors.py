@@ -75,3 +75,16 @@ def test_a_reused_id_says_so(run, client):
         run(client.start_workflow(Counter.run, id=workflow_id, task_queue=queue))
     assert workflow_id in explain(err.value) and "already exists" in explain(err.value)
     run(handle.terminate())
+
+
+def test_a_query_nobody_can_answer_and_a_full_query_buffer_in_plain_words():
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from tutorial.errors import explain
+
+    no_poller = RPCError("no poller seen for task queue recently, worker may be down", RPCStatusCode.FAILED_PRECONDITION, b"")
+    full = RPCError("consistent query buffer is full, cannot accept new consistent queries", RPCStatusCode.RESOURCE_EXHAUSTED, b"")
+    assert explain(no_poller).startswith("No worker has polled")
+    assert explain(full).startswith("Another query is already waiting")
+    other = RPCError("something else", RPCStatusCode.FAILED_PRECONDITION, b"")
+    assert explain(other).startswith("Server said FAILED_PRECONDITION")

@@ -65,6 +65,10 @@ def explain(err: BaseException) -> str:
             return "No worker answered in time (is the worker running for this task queue?)."
         if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
             return "The Temporal server is not reachable. Run the `client = await connect()` cell again."
+        if err.status == RPCStatusCode.FAILED_PRECONDITION and "no poller" in err.message:
+            return "No worker has polled this task queue for a while: is the worker running?"
+        if err.status == RPCStatusCode.RESOURCE_EXHAUSTED and "buffer is full" in err.message:
+            return "Another query is already waiting for this workflow: ask again in a moment."
         if err.status == RPCStatusCode.INVALID_ARGUMENT:
             return f"Invalid request: {err.message}"
         return f"Server said {err.status.name}: {err.message}"
