@@ -4,8 +4,9 @@ The workflow is `tutorial.workflows.ledger` (`Ledger` and its later versions `Le
 capture what it logs (`capture_logs`), wait until a task is done (`settle`), run the exercise's sequence of tasks
 through a small cache (`run_sequence`), measure what a replay costs as the history grows (`replay_cost`), and
 export a history and replay it against a version of the code with the SDK's `Replayer`, with a clear message for
-a bad history file (`export_history`, `load_history`, `replay_history`). The live board is `tutorial.boards`,
-the cost chart `tutorial.charts.replay`.
+a bad history file (`export_history`, `load_history`, `replay_history`), a new run of the patched code is
+`tutorial.patching`. Claims C3-C5 are `tutorial.eviction`; the live board is
+`tutorial.boards`, the cost chart `tutorial.charts.replay`.
 """
 
 from __future__ import annotations
@@ -182,15 +183,27 @@ async def replay_cost(client, sizes=(20, 200, 1000, 2000), samples: int = 3, pro
     One ledger grows through the sizes (deposits sent 50 at a time). At each size, `samples` deposits are
     timed through a worker with a cache; then the worker restarts with no cache and `samples` more deposits are
     timed, each one replaying the whole history; then the cache comes back for the next size. Returns a
-    DataFrame, one row per size, with the median milliseconds per workflow task (`charts.replay.cost_chart`)."""
+    DataFrame, one row per size: the median milliseconds per workflow task (`charts.replay.cost_chart`), and what
+    the worker did, counted rather than timed: replays with and without the cache, the history before the last
+    uncached task (its length, its last WorkflowTaskStarted) and the last event the replay trace reached in that
+    task (see
+    `uncached_tasks_replayed_whole_history`)."""
+    logs = capture_logs()
     controller = WorkerController(client, task_queue=unique("nb04-cost"), workflows=[Ledger], max_cached_workflows=100)
     rows = []
 
-    async def timed_deposits() -> float:
+    async def timed_deposits() -> tuple[float, int, int, int]:
+        """Median ms per task; the history length before the last deposit; the last WorkflowTaskStarted among
+        those events (the last task the history recorded before it); the trace's reach in the last task."""
         for _ in range(samples):
+            before, mark = await settle(handle, timeout=60), logs.mark()
             await handle.signal(Ledger.deposit, 1)
             await settle(handle, timeout=60)
-        return statistics.median(task_latencies_ms((await handle.fetch_history()).events, samples))
+        reach = max((line.history_length or 0 for line in logs.since(mark, handle.id, "replay trace")), default=0)
+        events = (await handle.fetch_history()).events
+        last_task = max(e.event_id for e in events
+                        if e.event_id <= before and e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED)
+        return statistics.median(task_latencies_ms(events, samples)), before, last_task, reach
 
     await controller.start()
     handle = await client.start_workflow(Ledger.run, "cost", id=unique("nb04-cost"), task_queue=controller.task_queue)
@@ -198,14 +211,20 @@ async def replay_cost(client, sizes=(20, 200, 1000, 2000), samples: int = 3, pro
         for size in sorted(sizes):
             if controller.settings.max_cached_workflows == 0:
                 await controller.restart(max_cached_workflows=100)
+                await handle.query(Ledger.state)  # rebuild it into the new cache now, before anything is counted
             events = await grow_history(handle, size)
-            with_cache = await timed_deposits()
+            replays_before = controller.replays(handle.id)
+            with_cache, _, _, cached_reach = await timed_deposits()
+            replays_cached = controller.replays(handle.id) - replays_before
             await controller.restart(max_cached_workflows=0)
             replays_before = controller.replays(handle.id)
-            without_cache = await timed_deposits()
+            without_cache, last_length, last_task, reach = await timed_deposits()
             rows.append({"history events": events, "with cache (ms per task)": with_cache,
                          "no cache (ms per task)": without_cache,
-                         "replays": controller.replays(handle.id) - replays_before})
+                         "replays with cache": replays_cached, "replays": controller.replays(handle.id) - replays_before,
+                         "history before last task": last_length, "its last task started at": last_task,
+                         "replay reached event": reach,
+                         "replay reached event (cached)": cached_reach})
             if progress is not None:
                 progress.step()
     finally:
@@ -217,6 +236,16 @@ async def replay_cost(client, sizes=(20, 200, 1000, 2000), samples: int = 3, pro
     frame = pd.DataFrame(rows)
     frame["times slower"] = frame["no cache (ms per task)"] / frame["with cache (ms per task)"]
     return frame.round(1)
+
+
+def uncached_tasks_replayed_whole_history(cost: pd.DataFrame, samples: int) -> bool:
+    """What a replay costs, counted: with the cache no task replayed (the trace stayed silent); with
+    `max_cached_workflows=0` every one of the `samples` tasks at every size replayed, and the last one re-ran every
+    workflow task the history had recorded (the trace reached the last WorkflowTaskStarted before it). So the work
+    per uncached task grows with the history; the milliseconds show what that usually costs."""
+    return bool(len(cost)) and all(
+        row["replays with cache"] == 0 and row["replay reached event (cached)"] == 0 and row["replays"] == samples
+        and row["replay reached event"] >= row["its last task started at"] for _, row in cost.iterrows())
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -320,3 +349,4 @@ async def replay_history(source, workflow_class: type, *, timeout: float = 20.0)
     error = "" if failure is None else f"{type(failure).__name__}: {_core_message(failure)}"
     return ReplayReport(code=workflow_class.__name__, workflow_id=history.workflow_id, events=len(history.events),
                         ok=failure is None, error=error, seconds=time.perf_counter() - started)
+
