@@ -30,7 +30,8 @@ class Greet:
 
 @workflow.defn
 class Counter:
-    """Holds a number in memory until told to finish; each `add` signal is a new workflow task."""
+    """Holds a number in memory until told to finish. Each `add` signal reaches the worker in a workflow task
+    (signals that arrive close together, or while a task still waits, share one)."""
 
     def __init__(self) -> None:
         self.value = 0
