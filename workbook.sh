@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 VENV=${WORKBOOK_VENV:-.venv}
 PY="$VENV/bin/python"
-WORKERS=${WORKBOOK_TEST_WORKERS:-4}  # pytest-xdist workers: tests mostly wait on the server, so more than the cores
+WORKERS=${WORKBOOK_TEST_WORKERS:-2}  # pytest-xdist workers: one per core (4 on 2 cores drove the load to 15 and timings flaked)
 
 as_root() {  # run a command as root: directly, or through sudo without a password prompt
   if [ "$(id -u)" -eq 0 ]; then "$@"
