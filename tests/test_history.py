@@ -40,7 +40,11 @@ def test_signals_show_in_history_and_later_tasks_go_to_the_sticky_queue(run, cli
     w = WorkerController(client, task_queue=unique("hist"), workflows=[Counter])
     run(w.start())
     handle = run(client.start_workflow(Counter.run, id=unique("counter"), task_queue=w.task_queue))
+    from tutorial.replay import settle
+
+    run(settle(handle))  # the first task is done: signals now make new tasks (sent earlier, they join the first)
     run(handle.signal(Counter.add, 5))
+    run(settle(handle))
     run(handle.signal(Counter.finish))
     run(handle.result())
     frame = run(history.history_frame(handle))
