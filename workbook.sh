@@ -66,9 +66,9 @@ case "${1:-}" in
     need_chromium
     exec "$PY" -m pytest -n "$WORKERS" --dist loadgroup --durations=15 "${@:2}"
     ;;
-  quick)
+  quick)  # loadfile: nbval's cells of one notebook stay on one worker, in order
     setup "[test]"
-    exec "$PY" -m pytest -n "$WORKERS" --dist loadgroup -m "not full" --nbval-lax --nbval-cell-timeout=300 \
+    exec "$PY" -m pytest -n "$WORKERS" --dist loadfile -m "not full" --nbval-lax --nbval-cell-timeout=300 \
       --durations=10 "${@:2}"
     ;;
   check)
