@@ -105,8 +105,8 @@ def test_concurrent_async_updates_lose_debits_without_the_lock_and_none_with_it(
     safe = run(eu.concurrent_transfers(client, UpdateAccount.transfer, "s", worker.task_queue, n=n))
     assert safe.paid == safe.debited == 10 * n and safe.lost == 0 and safe.account.transactions == n + 1
     assert sorted(safe.balances) == [1000 - 10 * k for k in range(n, 0, -1)]
-    waits = sorted(safe.seconds)
-    assert waits[-1] > 3 * waits[0], f"C13: the last transfer waited behind the others: {waits}"
+    # the lock's guarantee: each transfer saw the debit of the one before it (no timing involved)
+    assert len(set(safe.balances)) == n and min(safe.balances) == 1000 - 10 * n
     row = safe.row()
     assert row["lost"] == 0 and row["balances returned"] == sorted(safe.balances)
     for account in (unsafe, safe):

@@ -52,6 +52,31 @@ def test_workflow_type_names_are_their_own():
     assert [getattr(w, "__temporal_workflow_definition").name for w in ua.WORKFLOWS] == ["UpdateAccount", "DepositRequest"]
 
 
+def test_the_experiment_workflows():
+    names = [getattr(w, "__temporal_workflow_definition").name for w in (*ua.EXPERIMENT_WORKFLOWS, ua.FixedFeeAccount)]
+    assert names == ["FeeAccount", "BusyEntity", "FeeAccount"], "the fix is the same workflow type"
+    assert ua.FEES["card"] == 5
+
+
+def test_a_busy_entity_holds_its_slot_once_per_task_and_stops_on_a_signal(run, client):
+    w = WorkerController(client, task_queue=unique("test-nb03-busy"), workflows=[ua.BusyEntity])
+    run(w.start())
+    try:
+        handle = run(client.start_workflow(ua.BusyEntity.run, 0.3, id=unique("t-busy"), task_queue=w.task_queue))
+        started = time.perf_counter()
+        for _ in range(3):
+            run(handle.signal(ua.BusyEntity.more))
+        run(asyncio.sleep(0.1))
+        run(handle.signal(ua.BusyEntity.stop))
+        tasks = run(handle.result())
+        assert 1 <= tasks <= 3 and time.perf_counter() - started >= 0.3 * tasks, tasks
+        idle = run(client.start_workflow(ua.BusyEntity.run, 5.0, id=unique("t-busy"), task_queue=w.task_queue))
+        run(idle.signal(ua.BusyEntity.stop))
+        assert run(idle.result()) == 0, "no work asked, no slot held"
+    finally:
+        run(w.stop())
+
+
 def test_a_rejected_update_never_reaches_the_history(run, client, worker):
     handle = open_account(run, client, worker)
     before = run(history.event_types(handle))

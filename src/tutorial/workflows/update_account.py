@@ -10,6 +10,17 @@ a result to the caller (C14):
   other's balance (the notebook's concurrency lesson).
 - `close`: closes the account; the workflow then finishes once every running handler has finished.
 
+Three more workflows serve the notebook's experiments:
+
+- `FeeAccount` (issue item 4): an update handler *without* a validator that fails after acceptance, two ways.
+  A fee larger than the balance raises an `ApplicationError`: that update fails, the workflow goes on. An
+  unknown fee kind hits a bug (a `KeyError`): any exception that is not a Temporal failure fails the
+  *workflow task*; the worker retries it, and the caller waits. `FixedFeeAccount` is the same workflow type
+  with the bug fixed (an `ApplicationError` for an unknown kind): the deploy that unsticks it.
+- `BusyEntity` (C13): a workflow whose code is slow: every workflow task that brings it work (a `more`
+  signal) holds a worker slot for `task_s` seconds (a stand-in for heavy work in workflow code), so that
+  the account's updates wait for the worker.
+
 For the side-by-side comparison the entity also takes a `deposit_signal` (a signal cannot return anything,
 so the client queries `account_state` until the change is visible), and `DepositRequest` is the same deposit
 as one short workflow per request, with the account kept in a stand-in "database" by an activity.
@@ -22,6 +33,7 @@ start, the form, the measurements) is `tutorial.entity_updates`.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -213,5 +225,102 @@ class DepositRequest:
                                                start_to_close_timeout=timedelta(seconds=30))
 
 
+# ---------------------------------------------------------------- a handler that fails after acceptance (item 4)
+
+
+FEES = {"wire": 15, "overdraft": 30, "card": 5}
+
+
+@workflow.defn(name="FeeAccount")
+class FeeAccount:
+    """An account whose `charge_fee` update has no validator, so everything it raises comes after acceptance."""
+
+    @workflow.init
+    def __init__(self, account_id: str) -> None:
+        self.account = Account(account_id)
+
+    @workflow.run
+    async def run(self, account_id: str) -> Account:
+        await workflow.wait_condition(lambda: not self.account.open and workflow.all_handlers_finished())
+        return self.account
+
+    @workflow.update
+    def deposit(self, amount: int) -> int:
+        self.account = domain.apply(self.account, Transaction("deposit", amount))
+        return self.account.balance
+
+    def fee(self, kind: str) -> int:
+        return FEES[kind]  # the bug: an unknown kind raises KeyError, which is no Temporal failure
+
+    @workflow.update
+    def charge_fee(self, kind: str) -> int:
+        """Charge a fee of `kind`; returns the new balance."""
+        try:
+            self.account = domain.apply(self.account, Transaction("withdraw", self.fee(kind)))
+        except AccountError as err:  # a fee larger than the balance: fail this update, keep the workflow
+            raise business_failure(err) from None
+        return self.account.balance
+
+    @workflow.update
+    def close(self) -> Account:
+        self.account = domain.close(self.account)
+        return self.account
+
+    @workflow.query
+    def account_state(self) -> Account:
+        return self.account
+
+
+@workflow.defn(name="FeeAccount")
+class FixedFeeAccount(FeeAccount):
+    """The same workflow type, the bug fixed: an unknown fee kind fails the update, not the workflow task."""
+
+    @workflow.run
+    async def run(self, account_id: str) -> Account:
+        return await super().run(account_id)
+
+    def fee(self, kind: str) -> int:
+        if kind not in FEES:
+            raise ApplicationError(f"no fee called {kind!r} (known: {', '.join(FEES)})", type="UnknownFee",
+                                   non_retryable=True)
+        return FEES[kind]
+
+
+# ---------------------------------------------------------------- a workflow that keeps the worker busy (C13)
+
+
+@workflow.defn
+class BusyEntity:
+    """Slow workflow code: each workflow task that brings it work (`more` signals) blocks its worker slot for
+    `task_s` seconds, however many signals it brings, until the `stop` signal."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+        self.asked = 0  # `more` signals received
+        self.done = 0  # signals whose work is done
+
+    @workflow.run
+    async def run(self, task_s: float) -> int:
+        tasks = 0
+        while True:
+            await workflow.wait_condition(lambda: self.stopped or self.asked > self.done)
+            if self.stopped:
+                return tasks
+            if not workflow.unsafe.is_replaying():
+                with workflow.unsafe.sandbox_unrestricted():
+                    time.sleep(task_s)  # never block in workflow code for real: here it stands for heavy work
+            self.done = self.asked
+            tasks += 1
+
+    @workflow.signal
+    def more(self) -> None:
+        self.asked += 1
+
+    @workflow.signal
+    def stop(self) -> None:
+        self.stopped = True
+
+
 WORKFLOWS = [UpdateAccount, DepositRequest]
+EXPERIMENT_WORKFLOWS = [FeeAccount, BusyEntity]  # FixedFeeAccount replaces FeeAccount on a "deployed" worker
 ACTIVITIES = [send_transfer, apply_in_database]
