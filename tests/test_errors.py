@@ -24,7 +24,7 @@ def test_a_query_to_a_missing_workflow_says_not_found(run, client):
 def test_plain_errors_are_one_line():
     assert explain(WorkbookError("Do X.")) == "Do X."
     assert explain(asyncio.TimeoutError()).startswith("Timed out")
-    assert explain(ValueError("amount must be positive")) == "ValueError: amount must be positive"
+    assert explain(ValueError("amount must be positive")) == "amount must be positive"  # no "ValueError:" prefix
     assert explain(RPCError("gone", RPCStatusCode.UNAVAILABLE, b"")).startswith("The Temporal server is not reachable")
 
 
@@ -49,7 +49,7 @@ def test_a_failed_update_says_what_the_handler_said():
     from temporalio.exceptions import ApplicationError
 
     err = WorkflowUpdateFailedError(ApplicationError("cannot withdraw 50: balance is 10", type="InsufficientFunds"))
-    assert explain(err) == "Update rejected or failed: cannot withdraw 50: balance is 10 (InsufficientFunds)"
+    assert explain(err) == "Update failed: cannot withdraw 50: balance is 10 (InsufficientFunds)"  # not "rejected or"
 
 
 def test_a_query_nobody_answers_says_no_worker(run, client):
@@ -84,7 +84,24 @@ def test_a_query_nobody_can_answer_and_a_full_query_buffer_in_plain_words():
 
     no_poller = RPCError("no poller seen for task queue recently, worker may be down", RPCStatusCode.FAILED_PRECONDITION, b"")
     full = RPCError("consistent query buffer is full, cannot accept new consistent queries", RPCStatusCode.RESOURCE_EXHAUSTED, b"")
-    assert explain(no_poller).startswith("No worker has polled")
+    assert explain(no_poller).startswith("No worker has asked this task queue for work lately")
     assert explain(full).startswith("Another query is already waiting")
     other = RPCError("something else", RPCStatusCode.FAILED_PRECONDITION, b"")
     assert explain(other).startswith("Server said FAILED_PRECONDITION")
+
+
+def test_a_signal_to_a_closed_workflow_says_it_has_closed(run, client):
+    from tutorial.workflows.greeting import Counter
+
+    handle = run(client.start_workflow(Counter.run, id=unique("closed"), task_queue=unique("no-worker")))
+    run(handle.terminate())
+    with pytest.raises(RPCError) as err:
+        run(handle.signal(Counter.add, 1))
+    assert explain(err.value).startswith("That workflow has closed"), explain(err.value)
+
+
+def test_an_update_that_timed_out_says_it_waits_in_the_server_and_not_to_resend():
+    from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
+
+    text = explain(WorkflowUpdateRPCTimeoutOrCancelledError())
+    assert "waits in the server" in text and "Do not send it again" in text and "same update id" in text

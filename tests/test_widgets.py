@@ -96,7 +96,22 @@ def test_an_action_that_waits_forever_is_given_up_with_a_message(run):
 
     button = widgets.ActionButton("Wait", wait_for_a_stopped_worker, timeout=0.2)
     assert run(button.result()) is None
-    assert "Timed out" in shown(button.output) and not button.button.disabled
+    assert "No answer within 0.2 s" in shown(button.output) and not button.button.disabled
+    assert isinstance(button.last_error, widgets.TookTooLong)
+
+    sender = widgets.ActionButton("Send", wait_for_a_stopped_worker, timeout=0.2, on_timeout=widgets.HELD_BY_SERVER)
+    assert run(sender.result()) is None
+    text = shown(sender.output)
+    assert "stored in the server" in text and "Do not send it again" in text, "a request that waits is not lost"
+
+
+def test_a_timeout_inside_the_action_is_its_own_message_not_the_buttons(run):
+    async def gives_up_itself():
+        raise asyncio.TimeoutError()
+
+    button = widgets.ActionButton("Go", gives_up_itself, timeout=5, on_timeout="THE BUTTON'S")
+    assert run(button.result()) is None
+    assert "THE BUTTON'S" not in shown(button.output) and "Timed out" in shown(button.output)
 
 
 def test_each_click_replaces_the_previous_message(run):
@@ -110,3 +125,56 @@ def test_each_click_replaces_the_previous_message(run):
     button.task = None
     run(button.result())
     assert len(button.output.outputs) == 1 and "second" in shown(button.output)
+
+
+def test_a_caution_is_not_shown_as_a_success(run):
+    async def nobody_answered():
+        return widgets.Caution("no answer to the query yet")
+
+    button = widgets.ActionButton("Ask", nobody_answered)
+    run(button.result())
+    text = shown(button.output)
+    assert "⚠" in text and "✔" not in text and "no answer to the query yet" in text
+
+
+def test_needs_run_before_the_action_and_their_notes_join_the_answer(run):
+    order = []
+
+    async def need():
+        order.append("need")
+        widgets.note("started the thing again")
+
+    async def action():
+        order.append("action")
+        return "done it"
+
+    button = widgets.ActionButton("Go", action, needs=[need])
+    assert run(button.result()) == "done it" and order == ["need", "action"]
+    text = shown(button.output)
+    assert "done it" in text and "started the thing again" in text
+    button.task = None
+    run(button.result())
+    assert shown(button.output).count("started the thing again") == 1, "each click shows only its own notes"
+
+
+def test_a_form_tried_with_bad_input_can_be_left_ready(run):
+    form = widgets.ActionForm("Deposit", {"amount": "10"}, lambda amount: asyncio.sleep(0, f"got {amount}"),
+                              parse=lambda v: {"amount": domain.parse_amount(v["amount"])})
+    assert run(form.submit(amount="ten")) is None and "✖" in shown(form.output)
+    form.ready()
+    text = shown(form.output)
+    assert "✖" not in text and "ready" in text and "Deposit" in text
+
+
+def test_the_panel_follows_the_worker_wherever_it_is_started_or_stopped(run, client):
+    worker = WorkerController(client, task_queue=unique("panel-follow"), workflows=[Greet], activities=[compose_greeting])
+    panel = widgets.worker_panel(worker)
+    assert "STOPPED" in panel.children[1].value
+    run(worker.start())  # a cell, not the panel
+    assert "RUNNING" in panel.children[1].value
+    run(worker.stop())
+    assert "STOPPED" in panel.children[1].value
+    run(panel.buttons["Start worker"].result())
+    text = shown(panel.children[2])
+    assert "started" in text and "RUNNING" not in text, "the status shows once: in the status line"
+    run(worker.stop())

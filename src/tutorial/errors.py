@@ -47,9 +47,11 @@ def explain(err: BaseException) -> str:
         return (f"A workflow with id {err.workflow_id} already exists, or has closed and its id may not be "
                 "reused: pick another id, or use the running one.")
     if isinstance(err, WorkflowUpdateRPCTimeoutOrCancelledError):
-        return "The update was not accepted in time: no worker ran it (is the worker stopped?)."
+        return ("No answer to the update in time: it waits in the server until a worker accepts it (no worker "
+                "running, or its workflow task keeps failing). Do not send it again, or resend it with the same "
+                "update id.")
     if isinstance(err, WorkflowUpdateFailedError):
-        return f"Update rejected or failed: {_root_message(err)}"
+        return f"Update failed: {_root_message(err)}"
     if isinstance(err, WorkflowQueryRejectedError):
         return f"Query rejected: the workflow is {err.status.name if err.status else 'closed'}."
     if isinstance(err, WorkflowQueryFailedError):
@@ -57,6 +59,11 @@ def explain(err: BaseException) -> str:
     if isinstance(err, WorkflowFailureError):
         return f"Workflow failed: {_root_message(err)}"
     if isinstance(err, RPCError):
+        if err.status == RPCStatusCode.NOT_FOUND and "already completed" in err.message:
+            return "That workflow has closed: it takes no more signals or updates (open a new one)."
+        if err.status == RPCStatusCode.NOT_FOUND and "update" in err.message.lower():
+            return (f"Not found: {err.message}. The server forgets an update no worker accepted yet when it "
+                    "restarts: send it again with the same update id.")
         if err.status == RPCStatusCode.NOT_FOUND:
             return f"Not found: {err.message} (wrong workflow id, or it has closed?)"
         if err.status == RPCStatusCode.ALREADY_EXISTS:
@@ -66,7 +73,8 @@ def explain(err: BaseException) -> str:
         if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
             return "The Temporal server is not reachable. Run the `client = await connect()` cell again."
         if err.status == RPCStatusCode.FAILED_PRECONDITION and "no poller" in err.message:
-            return "No worker has polled this task queue for a while: is the worker running?"
+            return ("No worker has asked this task queue for work lately (\"no poller seen\"), so nobody can answer: "
+                    "start the worker, then ask again.")
         if err.status == RPCStatusCode.RESOURCE_EXHAUSTED and "buffer is full" in err.message:
             return "Another query is already waiting for this workflow: ask again in a moment."
         if err.status == RPCStatusCode.INVALID_ARGUMENT:
@@ -74,6 +82,8 @@ def explain(err: BaseException) -> str:
         return f"Server said {err.status.name}: {err.message}"
     if isinstance(err, TemporalError):
         return _root_message(err)
-    if isinstance(err, (ValueError, TypeError, KeyError)):
+    if isinstance(err, ValueError):  # the workbook's own checks: the message is the sentence
+        return str(err)
+    if isinstance(err, (TypeError, KeyError)):
         return f"{type(err).__name__}: {err}"
     return f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}"

@@ -22,6 +22,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowHandle
 
 from .server import server_info
+from .tables import tidy
 
 def short_type(event: HistoryEvent) -> str:
     """EVENT_TYPE_WORKFLOW_TASK_STARTED -> WorkflowTaskStarted."""
@@ -149,11 +150,8 @@ async def event_types(handle: WorkflowHandle) -> list[str]:
 
 
 def styled(frame: pd.DataFrame, columns: list[str] | None = None):
-    """The history table for display: text left-aligned (summaries read like sentences), no index."""
-    shown = frame[columns] if columns else frame.drop(columns=["time", "category"], errors="ignore")
-    return shown.style.hide(axis="index").format({"ms": "{:.1f}"}, subset=[c for c in ["ms"] if c in shown]) \
-        .set_properties(**{"text-align": "left"}).set_table_styles(
-        [{"selector": "th", "props": [("text-align", "left")]}])
+    """The history table for display, in the house table style (`widgets.tidy`): summaries read like sentences."""
+    return tidy(frame, columns or [c for c in frame.columns if c not in ("time", "category")])
 
 
 def ui_url(workflow_id: str, run_id: str | None = None) -> str | None:

@@ -7,7 +7,6 @@ often: an undrained buffer fills up and the core then logs "metrics buffer is fu
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections import defaultdict
@@ -16,16 +15,13 @@ from dataclasses import dataclass, field
 from temporalio.runtime import (
     BUFFERED_METRIC_KIND_COUNTER,
     BUFFERED_METRIC_KIND_GAUGE,
-    LogForwardingConfig,
-    LoggingConfig,
     MetricBuffer,
     MetricBufferDurationFormat,
     Runtime,
     TelemetryConfig,
-    TelemetryFilter,
 )
 
-from .workshop import state_dir
+from . import logfiles
 
 CACHE_HIT = "temporal_sticky_cache_hit"
 CACHE_MISS = "temporal_sticky_cache_miss"
@@ -59,26 +55,9 @@ def runtime() -> Runtime:
     with _lock:
         if _runtime is None:
             _buffer = MetricBuffer(_BUFFER_SIZE, duration_format=MetricBufferDurationFormat.SECONDS)
-            _runtime = Runtime(telemetry=TelemetryConfig(metrics=_buffer, logging=_core_logging()))
+            _runtime = Runtime(telemetry=TelemetryConfig(metrics=_buffer, logging=logfiles.core_logging()))
             threading.Thread(target=_drain_forever, name="temporal-metrics-drain", daemon=True).start()
         return _runtime
-
-
-def _core_logging() -> LoggingConfig:
-    """Send the Rust core's own log lines (warnings about nondeterminism, retries...) to a file, not to cells.
-
-    They are useful when debugging and noise in a lesson; the notebooks show errors through the exceptions
-    the SDK raises. The file is `temporal-core.log` in the workbook's state folder.
-    """
-    core = logging.getLogger("tutorial.core")
-    if not core.handlers:
-        handler = logging.FileHandler(state_dir() / "temporal-core.log")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-        core.addHandler(handler)
-        core.setLevel(logging.INFO)
-        core.propagate = False
-    return LoggingConfig(filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
-                         forwarding=LogForwardingConfig(logger=core))
 
 
 def _drain_forever(every_s: float = 1.0) -> None:

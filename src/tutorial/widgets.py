@@ -10,19 +10,39 @@ if nobody clicked: that is how nbval and the asserts see the same thing a learne
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import html
 import inspect
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import ipywidgets as widgets
-import pandas as pd
 from IPython.display import HTML, Code, display
 
 from .errors import explain
+from .tables import table, tidy  # noqa: F401 - notebooks call widgets.table
 
 Action = Callable[..., Awaitable[Any]]
+Need = Callable[[], Awaitable[Any]]  # checked before an action; restores what it needs and says so with note()
+
+_notes: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("widget_notes", default=None)
+
+
+def note(text: str) -> None:
+    """Add a remark to the answer of the click that is running ("started the worker again: ...").
+
+    Anything an action awaits may call it; outside a click (a cell calling the same helper) it prints instead.
+    """
+    notes = _notes.get()
+    if notes is None:
+        print(text)
+    else:
+        notes.append(text)
+
+
+class Caution(str):
+    """A result that is not a success ("no answer to the query yet"): shown with ⚠ in amber, never a green tick."""
 
 
 def _format(value: Any) -> str:
@@ -33,16 +53,23 @@ def _format(value: Any) -> str:
     return html.escape(str(value))
 
 
-def message(out: widgets.Output, text: str, *, error: bool = False) -> None:
-    """Show one line in an Output area (red for errors). Works from callbacks and tasks alike.
+LOOKS = {"ok": ("#1b5e20", "✔"), "caution": ("#8a5a00", "⚠"), "error": ("#b00020", "✖"), "ready": ("#555555", "·")}
+
+
+def message(out: widgets.Output, text: str, *, error: bool = False, kind: str | None = None) -> None:
+    """Show one line in an Output area: ok ✔, caution ⚠, error ✖ or a neutral ready line. Works from callbacks
+    and tasks alike.
 
     Sets the synced `outputs` trait directly: no display formatters to run, nothing routed through a cell.
     """
-    colour = "#b00020" if error else "#1b5e20"
-    icon = "✖" if error else "✔"
-    markup = f'<div style="color:{colour};font-family:monospace">{icon} {text}</div>'
+    colour, icon = LOOKS[kind or ("error" if error else "ok")]
+    markup = f'<div style="color:{colour};font-family:monospace;white-space:pre-wrap">{icon} {text}</div>'
     out.outputs = (*out.outputs, {"output_type": "display_data", "metadata": {},
                                   "data": {"text/html": markup, "text/plain": f"{icon} {html.unescape(text)}"}})
+
+
+class TookTooLong(Exception):
+    """A click's action ran past the button's time limit (not a timeout inside the action itself)."""
 
 
 async def _within(coro: Awaitable[Any], seconds: float | None) -> Any:
@@ -50,9 +77,23 @@ async def _within(coro: Awaitable[Any], seconds: float | None) -> Any:
     if seconds is None:
         return await coro
     if hasattr(asyncio, "timeout"):  # Python 3.11+
-        async with asyncio.timeout(seconds):
-            return await coro
-    return await asyncio.wait_for(coro, seconds)
+        limit = asyncio.timeout(seconds)
+        try:
+            async with limit:
+                return await coro
+        except TimeoutError:
+            if limit.expired():
+                raise TookTooLong() from None
+            raise
+    try:
+        return await asyncio.wait_for(coro, seconds)
+    except asyncio.TimeoutError:
+        raise TookTooLong() from None
+
+
+NO_ANSWER = "No answer within {timeout:g} s: is a worker running for this task queue?"
+HELD_BY_SERVER = ("No answer within {timeout:g} s: the request is stored in the server and runs as soon as a worker "
+                  "polls this task queue. Do not send it again; start the worker (or wait for it).")
 
 
 class ActionButton:
@@ -60,14 +101,19 @@ class ActionButton:
 
     While the action runs the button is disabled and says so, so a double click cannot start it twice.
     An action that takes longer than `timeout` seconds (a workflow waiting for a stopped worker, say) is
-    given up with a message that says so, and the button works again.
+    given up with `on_timeout` (what became of the request), and the button works again. `needs` run
+    first: each restores something the action needs (a stopped worker, a closed account; see
+    `tutorial.readiness`) and says so with `note()`, so a click after Run All's clean-up still gives a result.
     """
 
     def __init__(self, description: str, action: Action, *, show: Callable[[Any], str] = _format,
                  button_style: str = "primary", tooltip: str = "", clear: bool = True,
-                 timeout: float | None = 30.0, output: widgets.Output | None = None):
+                 timeout: float | None = 30.0, output: widgets.Output | None = None,
+                 needs: Sequence[Need] = (), on_timeout: str = NO_ANSWER):
         self.action = action
         self.timeout = timeout  # a click never hangs: after this many seconds it says why it gave up
+        self.on_timeout = on_timeout
+        self.needs = list(needs)
         self.show = show
         self.clear = clear
         self.button = widgets.Button(description=description, button_style=button_style, tooltip=tooltip,
@@ -94,28 +140,47 @@ class ActionButton:
         self.task = asyncio.ensure_future(self._run())
         return self.task
 
+    async def _act(self) -> Any:
+        for need in self.needs:
+            await need()
+        return await self.action()
+
     async def _run(self) -> Any:
         if self.clear:
             self.output.outputs = ()  # the synced trait itself: clear_output() from a task may not reach the page
+        notes: list[str] = []
+        _notes.set(notes)  # this task's own context: note() calls inside the action land here
         started = time.perf_counter()
         try:
-            self.last_result = await _within(self.action(), self.timeout)
+            self.last_result = await _within(self._act(), self.timeout)
             self.last_error = None
             elapsed = (time.perf_counter() - started) * 1000
-            message(self.output, f"{self.show(self.last_result)} <small>({elapsed:.0f} ms)</small>")
+            kind = "caution" if isinstance(self.last_result, Caution) else "ok"
+            message(self.output, f"{self.show(self.last_result)} <small>({elapsed:.0f} ms)</small>"
+                    + _noted(notes), kind=kind)
             return self.last_result
         except Exception as err:  # every failure becomes one short line
             self.last_error = err
-            message(self.output, html.escape(explain(err)), error=True)
+            text = self.on_timeout.format(timeout=self.timeout) if isinstance(err, TookTooLong) else explain(err)
+            message(self.output, html.escape(text) + _noted(notes), error=True)
             return None
         finally:
             self.button.disabled = False
             self.button.description = self._label
 
+    def ready(self, text: str = "ready") -> None:
+        """Show a neutral line instead of the last answer: a cell that tried bad input leaves the widget clean."""
+        self.output.outputs = ()
+        message(self.output, html.escape(text), kind="ready")
+
     async def result(self) -> Any:
         """The result of the last click; runs the action once if nobody clicked yet."""
         task = self.task if self.task is not None else self.click()
         return await task
+
+
+def _noted(notes: list[str]) -> str:
+    return "".join(f"<br><small>· {html.escape(n)}</small>" for n in notes)
 
 
 class ActionForm:
@@ -124,14 +189,16 @@ class ActionForm:
 
     def __init__(self, description: str, fields: dict[str, str], action: Action, *,
                  parse: Callable[[dict[str, str]], dict[str, Any]] | None = None,
-                 show: Callable[[Any], str] = _format, timeout: float | None = 30.0):
+                 show: Callable[[Any], str] = _format, timeout: float | None = 30.0,
+                 needs: Sequence[Need] = (), on_timeout: str = NO_ANSWER):
         self.inputs = {name: widgets.Text(value=str(default), description=name,
                                           layout=widgets.Layout(width="260px"))
                        for name, default in fields.items()}
         self.parse = parse or (lambda values: values)
         self.sent = 0
         self._action = action
-        self.button = ActionButton(description, self._submit, show=show, timeout=timeout)
+        self.button = ActionButton(description, self._submit, show=show, timeout=timeout, needs=needs,
+                                   on_timeout=on_timeout)
         self.widget = widgets.VBox([widgets.HBox(list(self.inputs.values())), self.button.widget])
 
     def _ipython_display_(self) -> None:
@@ -150,6 +217,10 @@ class ActionForm:
         parsed = self.parse(self.values())  # a ValueError here means nothing is sent
         self.sent += 1
         return await self._action(**parsed)
+
+    def ready(self, text: str = "") -> None:
+        """Back to a neutral "ready" line, the fields as given: what a cell leaves after trying bad input."""
+        self.button.ready(text or f"ready: fill in the fields and click {self.button._label}")
 
     def click(self) -> asyncio.Task | None:
         return self.button.click()
@@ -199,22 +270,24 @@ class Progress:
 
 
 def worker_panel(controller) -> widgets.VBox:
-    """Start / Stop / Restart buttons for a `WorkerController`, with its status line kept up to date."""
+    """Start / Stop / Restart buttons for a `WorkerController`, and one status line that follows the worker
+    wherever it is started or stopped (a cell, a button, a widget that needed it)."""
     status = widgets.HTML()
 
     def refresh() -> None:
         colour = "#1b5e20" if controller.running else "#b00020"
         status.value = f'<span style="color:{colour};font-family:monospace">{html.escape(controller.status())}</span>'
 
-    async def act(what: str) -> str:
+    async def act(what: str, done: str) -> str:
         await getattr(controller, what)()
-        refresh()
-        return controller.status()
+        return done
 
-    messages = widgets.Output()  # one message area: the newest click's outcome
-    buttons = [ActionButton(label, lambda w=what: act(w), button_style=style, output=messages)
-               for label, what, style in (("Start worker", "start", "success"), ("Stop worker", "stop", "danger"),
-                                          ("Restart worker", "restart", "warning"))]
+    messages = widgets.Output()  # one message area: the newest click's outcome (the status line says the rest)
+    buttons = [ActionButton(label, lambda w=what, d=done: act(w, d), button_style=style, output=messages)
+               for label, what, done, style in (
+                   ("Start worker", "start", "started", "success"), ("Stop worker", "stop", "stopped", "danger"),
+                   ("Restart worker", "restart", "restarted: a new worker, with an empty cache", "warning"))]
+    controller.watchers.append(refresh)
     refresh()
     panel = widgets.VBox([widgets.HBox([b.button for b in buttons]), status, messages])
     panel.buttons = {b._label: b for b in buttons}  # for tests: panel.buttons["Stop worker"].click()
@@ -222,15 +295,23 @@ def worker_panel(controller) -> widgets.VBox:
     return panel
 
 
+def answer_text(output: widgets.Output) -> str:
+    """What an Output area shows, as plain text (the newest line last): for tests and the after-Run-All check."""
+    return "\n".join(o.get("data", {}).get("text/plain", "") for o in output.outputs
+                     if o.get("output_type") == "display_data")
+
+
+FAILED_MARKS = ("✖", "⚠")  # an answer with one of these is not a result
+
+
+async def click_and_read(widget: "ActionButton | ActionForm") -> str:
+    """Click `widget` as a learner does (a form with the values in its fields) and return its answer's text."""
+    button = widget.button if isinstance(widget, ActionForm) else widget
+    button.task = None
+    await button.result()
+    return answer_text(button.output)
+
+
 def source(obj) -> None:
     """Show the source of a workflow, activity or module, highlighted, so the notebook can discuss it."""
     display(Code(inspect.getsource(obj), language="python"))
-
-
-def table(rows: list[dict] | dict, title: str = "") -> None:
-    """Show a small table (list of dicts, or one dict) with an optional bold title."""
-    frame = pd.DataFrame([rows] if isinstance(rows, dict) else rows)
-    if title:
-        display(HTML(f"<b>{html.escape(title)}</b>"))
-    display(frame.style.hide(axis="index").format(precision=2).set_properties(**{"text-align": "left"})
-            .set_table_styles([{"selector": "th", "props": [("text-align", "left")]}]))

@@ -106,6 +106,7 @@ class WorkerController:
         self.starts = 0
         self.last_error: str | None = None
         self.loads: list[WorkflowLoad] = []
+        self.watchers: list[Callable[[], None]] = []  # called after every start and stop (a panel's status line)
         _controllers.append(self)
 
     @property
@@ -153,7 +154,15 @@ class WorkerController:
         self._task.add_done_callback(self._on_done)
         self._started_at = time.monotonic()
         await asyncio.sleep(0)  # let run() begin polling before the caller goes on
+        self._tell_watchers()
         return self
+
+    def _tell_watchers(self) -> None:
+        for watcher in list(self.watchers):
+            try:
+                watcher()
+            except Exception:  # noqa: BLE001 - a broken status line must not break the worker
+                pass
 
     def _on_done(self, task: asyncio.Task) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -180,6 +189,7 @@ class WorkerController:
         self._task = None
         self.worker = None
         metrics.drain()
+        self._tell_watchers()
 
     async def restart(self, **changes: Any) -> "WorkerController":
         """Stop, apply changed settings (for example max_cached_workflows=1), start again."""
