@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 VENV=${WORKBOOK_VENV:-.venv}
 PY="$VENV/bin/python"
-WORKERS=${WORKBOOK_TEST_WORKERS:-2}  # pytest-xdist workers: one per core (4 on 2 cores drove the load to 15 and timings flaked)
+WORKERS=${WORKBOOK_TEST_WORKERS:-2}  # full suite: one pytest-xdist worker per core (4 on 2 cores drove the load to 15 with the browser)
+QUICK_WORKERS=${WORKBOOK_TEST_WORKERS:-4}  # quick: its tests mostly wait on servers and timers, so two per core
 
 as_root() {  # run a command as root: directly, or through sudo without a password prompt
   if [ "$(id -u)" -eq 0 ]; then "$@"
@@ -68,7 +69,7 @@ case "${1:-}" in
     ;;
   quick)  # loadfile: nbval's cells of one notebook stay on one worker, in order
     setup "[test]"
-    exec "$PY" -m pytest -n "$WORKERS" --dist loadfile -m "not full" --nbval-lax --nbval-cell-timeout=300 \
+    exec "$PY" -m pytest -n "$QUICK_WORKERS" --dist loadfile -m "not full" --nbval-lax --nbval-cell-timeout=300 \
       --durations=10 "${@:2}"
     ;;
   check)

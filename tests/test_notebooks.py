@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ALL = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
-NOTEBOOKS = [p for p in ALL if p.name[:2].isdigit()]  # the numbered lessons (setup_check is a tool)
+NOTEBOOKS = [p for p in ALL if p.name[:2].isdigit()]  # the lessons; _setup_check (a tool) sorts first
 
 
 def test_there_are_notebooks():

@@ -76,7 +76,8 @@ def summary(event: HistoryEvent) -> str:
     if t == "WorkflowExecutionStarted":
         return f"{a.workflow_type.name}({_args(a.input)}) on queue '{a.task_queue.name}'"
     if t == "WorkflowTaskScheduled":
-        sticky = " (sticky: this worker's own queue)" if a.task_queue.kind == TaskQueueKind.TASK_QUEUE_KIND_STICKY else ""
+        sticky = (" (sticky: the queue of the worker that had this workflow cached)"
+                  if a.task_queue.kind == TaskQueueKind.TASK_QUEUE_KIND_STICKY else "")
         return f"queue '{a.task_queue.name}'{sticky}, attempt {a.attempt}"
     if t in ("WorkflowTaskStarted", "ActivityTaskStarted"):
         return f"picked up by {a.identity}"

@@ -81,7 +81,8 @@ def temporal_binary() -> str:
     )
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
+def die_with_parent() -> None:
+    """For `preexec_fn`: the child gets SIGTERM when this process dies, even by SIGKILL (Linux)."""  # between fork and exec
     PR_SET_PDEATHSIG = 1
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -155,7 +156,7 @@ class EmbeddedServer:
             log = open(self.log_path, "ab")
             self.process = subprocess.Popen(
                 args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+                preexec_fn=die_with_parent if sys.platform.startswith("linux") else None,
             )
             log.close()
             _owned.append(self)
