@@ -1,4 +1,4 @@
-"""Session-wide guard: no `temporal` process started during the test run may outlive it.
+"""Session-wide guard: no `temporal` process (nor worker process) started during the test run may outlive it.
 
 Notebook kernels (nbval, the browser test, workshop-mode learners) and the tests' own servers all start dev
 servers; each must stop with its owner. At the end of the session we wait briefly for stragglers, then fail
@@ -16,8 +16,12 @@ import pytest
 
 
 def _temporal_pids() -> set[int]:
-    out = subprocess.run(["pgrep", "-x", "temporal"], capture_output=True, text=True).stdout
-    return {int(p) for p in out.split()}
+    """Dev servers (`temporal`) and workers in their own process (`python -m tutorial.remote_worker`)."""
+    found = set()
+    for args in (["-x", "temporal"], ["-f", "-m tutorial.remote_worker"]):
+        out = subprocess.run(["pgrep", *args], capture_output=True, text=True).stdout
+        found |= {int(p) for p in out.split()}
+    return found
 
 
 def _parent(pid: int) -> int | None:
