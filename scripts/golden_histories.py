@@ -3,7 +3,7 @@ over, exported as the CLI and the Web UI export them (`WorkflowHistory.to_json`)
 
     .venv/bin/python scripts/golden_histories.py
 
-tests/test_golden_histories.py replays each against today's code with no server: the habit notebook 07
+tests/test_golden_histories.py replays each against today's code with no server: the habit notebook 06
 teaches (replay real histories before you deploy), kept by the repository itself. Re-record only on purpose:
 a golden history that stops replaying means today's code would break executions recorded by older code.
 """

@@ -1,4 +1,4 @@
-"""The benchmark's model: settings refuse nonsense (the command's and notebook 06's form's), percentiles
+"""The benchmark's model: settings refuse nonsense (the command's and notebook 07's form's), percentiles
 interpolate, and the derived figures (floors, the helpers' paired overhead, replay, overload) are what they say."""
 
 from __future__ import annotations

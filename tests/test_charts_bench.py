@@ -37,3 +37,15 @@ def test_write_png(results, tmp_path):
     path = bench_charts.write_png(results, tmp_path / "out" / "results.png")
     png = path.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+
+
+def test_the_notebook_layout_fits_a_notebook_and_leaves_out_the_helpers(results):
+    fig = bench_charts.chart(results, helpers=False, notebook=True)
+    latency, throughput, events = fig.axes
+    labels = [t.get_text() for t in latency.get_yticklabels()]
+    assert labels == [bench_charts.SHORT[k] for k in results.latency if k not in bench_charts.HELPER_KEYS] + \
+        [f"{bench_charts.SHORT[k]}, OVERLOADED" for k in results.overloaded]
+    assert fig.get_figwidth() <= 10  # shown at about its own size in a notebook, not shrunk to half
+    sizes = [t.get_fontsize() for ax in fig.axes for t in (*ax.get_yticklabels(), *ax.get_xticklabels(), *ax.texts)]
+    assert min(sizes) >= 9, sorted(set(sizes))
+    plt.close(fig)

@@ -1,4 +1,4 @@
-"""Every claim C1-C15 is proven by an experiment that can fail: it has a counterfactual test, and the README's
+"""Every claim C1-C17 is proven by an experiment that can fail: it has a counterfactual test, and the README's
 claims table names that test, the notebook that runs the experiment and the check function it asserts with.
 
 A counterfactual test (named `test_counterfactual_c<N>_...`) runs the claim's experiment against a variant where
@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).parent.parent
-CLAIMS = [f"C{n}" for n in range(1, 16)]
+CLAIMS = [f"C{n}" for n in range(1, 18)]
 NAME = re.compile(r"^test_counterfactual_c(\d+)_")
 
 

@@ -43,17 +43,25 @@ def test_the_threshold_form_takes_a_whole_number_up_to_the_servers_hard_limit():
     assert can.parse_threshold({"events": "51,200"}) == {"events": limits.HISTORY_EVENTS_MAX.value}
     with pytest.raises(ValueError, match=r"^events: enter a whole number, not 'fifty'$"):
         can.parse_threshold({"events": " fifty"})
-    for text in ("19", "51201", "-5", ""):
-        with pytest.raises(ValueError, match="threshold must be from 20 to 51,200 events|whole number"):
+    for text in ("19", "51201", "0"):
+        with pytest.raises(ValueError, match=r"^events: from 20 to 51,200 \(the server's hard limit\), not "):
             can.parse_threshold({"events": text})
+    with pytest.raises(ValueError, match=r"^events: must be positive, not '-5'$"):
+        can.parse_threshold({"events": " -5"})
+    with pytest.raises(ValueError, match=r"^events: enter a whole number$"):
+        can.parse_threshold({"events": ""})
 
 
 def test_the_burst_form_takes_sizes_a_laptop_sends_and_a_threshold_the_burst_crosses():
     assert can.parse_burst({"deposits": "300", "withdrawals": "0", "threshold": "100"}) == \
         {"deposits": 300, "withdrawals": 0, "threshold": 100}
     bad = {
-        ("2001", "0", "100"): "deposits: 1 to 2,000; withdrawals: 0 to 200",
-        ("300", "201", "100"): "deposits: 1 to 2,000; withdrawals: 0 to 200",
+        ("2001", "0", "100"): "deposits: from 1 to 2,000, not 2,001",
+        ("0", "0", "100"): "deposits: from 1 to 2,000, not 0",
+        ("300", "201", "100"): "withdrawals: from 0 to 200, not 201",
+        ("-5", "0", "100"): "deposits: must be positive, not '-5'",
+        ("300", "-5", "100"): "withdrawals: must be positive or 0, not '-5'",
+        ("300", "30", "-5"): "threshold: must be positive, not '-5'",
         ("300", "30", "301"): "threshold: from 20 events up to the number of deposits",
         ("300", "30", "10"): "threshold: from 20 events",
         ("300", "2.5", "100"): "withdrawals: enter a whole number, not '2.5'",

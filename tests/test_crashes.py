@@ -1,4 +1,4 @@
-"""Notebook 07's worker loss: after a SIGKILL the next update waits for the sticky queue's timeout and the
+"""Notebook 06's worker loss: after a SIGKILL the next update waits for the sticky queue's timeout and the
 surviving worker replays; after a graceful stop it does not wait. Counterfactuals: the stall follows the
 timeout setting, and a graceful stop fails the crash check."""
 
@@ -27,13 +27,13 @@ def test_a_graceful_stop_hands_the_task_over_at_once(losses):
     assert stop.picked_up_by == stop.survivor and stop.survivor_replays == 1 and stop.state_intact, stop
 
 
-def test_counterfactual_a_graceful_stop_is_not_a_crash(losses):
+def test_counterfactual_c16_a_graceful_stop_is_not_a_crash(losses):
     """The crash check fails where the worker was not lost by a crash: it cannot pass by construction."""
     assert not crashes.stall_matches_the_timeout(losses["stop"])
     assert not crashes.moved_at_once(losses["kill"])
 
 
-def test_counterfactual_the_stall_follows_the_timeout_setting(run, client):
+def test_counterfactual_c16_the_stall_follows_the_timeout_setting(run, client):
     longer = run(crashes.lose_worker(client, "kill", sticky_timeout_s=4.0))
     assert crashes.stall_matches_the_timeout(longer) and longer.stall_s >= 3.5, longer.line()
 

@@ -63,15 +63,24 @@ def test_closed_and_missing_accounts_give_clear_messages(run, client, worker):
     assert not final.open and final.closed_reason == "closed by the owner"
     with pytest.raises(RPCError) as signal_error:
         run(handle.signal(SignalAccount.deposit, payload(1)))
-    assert signal_error.value.status == RPCStatusCode.NOT_FOUND and "completed" in errors.explain(signal_error.value)
+    assert signal_error.value.status == RPCStatusCode.NOT_FOUND and "has closed" in errors.explain(signal_error.value)
     with pytest.raises(WorkflowQueryRejectedError) as rejected:
         run(handle.query(State, reject_condition=QueryRejectCondition.NOT_OPEN))
     assert "COMPLETED" in errors.explain(rejected.value)
     with pytest.raises(domain.AccountClosed, match="is closed"):
         run(es.send(client, handle.id, "deposit", payload(1), task_queue=worker.task_queue))
+    with pytest.raises(domain.AccountClosed, match="is closed"):
+        run(es.open_account(client, handle.id, task_queue=worker.task_queue))  # nor an empty one under its id
     with pytest.raises(RPCError) as missing:
         run(client.get_workflow_handle(unique("no-such-account")).query(State))
     assert errors.explain(missing.value).startswith("Not found")
+
+
+def test_open_account_opens_an_empty_account(run, client, worker):
+    handle = run(es.open_account(client, unique("empty"), task_queue=worker.task_queue))
+    state = run(handle.query(State))
+    assert (state.balance, state.transactions, state.open) == (0, 0, True)
+    run(handle.signal(SignalAccount.close))
 
 
 # ---- C11: signalling is asynchronous ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from tutorial import entity_updates as eu
 from tutorial import history, widgets
 from tutorial.charts import updates as update_charts
 from tutorial.polling import GaveUp
+from temporalio.client import WorkflowUpdateFailedError
 from tutorial.solutions.nb03_exercise import deposit_once
 from tutorial.worker import WorkerController
 from tutorial.workflows import update_account as ua
@@ -90,6 +91,7 @@ def test_try_updates_reports_rejections_and_failures_apart(run, client, worker):
     assert rows[2]["new events (without workflow tasks)"] == (
         "UpdateAccepted, ActivityTaskScheduled, ActivityTaskStarted, ActivityTaskFailed, UpdateCompleted")
     assert "must be positive" in rows[0]["message"] and "balance is 150" in rows[1]["message"]
+    assert [r["message"].split(":")[0] for r in rows[:3]] == [eu.REJECTED, eu.REJECTED, eu.FAILED_AFTER_ACCEPTANCE]
     assert rows[3]["exception"] is None and "UpdateAccepted" in rows[3]["new events (without workflow tasks)"]
     assert state(run, handle).balance == 155
 
@@ -154,10 +156,64 @@ def test_the_form_lets_nothing_invalid_reach_state_or_history(run, client, worke
         assert run(form.submit(operation=operation, amount=amount)) is None
         assert form.sent == sent + reaches_validator, (operation, amount)
         shown = form.output.outputs[-1]["data"]["text/html"]
-        assert "✖" in shown and "Workflow update failed" not in shown
+        assert "✖" in shown and "Workflow update failed" not in shown and "rejected or failed" not in shown
         assert any(word in shown for word in ("amount", "operation", "balance")), shown
+        assert (eu.REJECTED in shown) == reaches_validator, shown  # the validator said no, and the answer says so
     assert form.sent == before[2] + 5
     assert state(run, handle) == before[0] and run(history.event_types(handle)) == before[1]
+
+
+def test_a_failure_after_acceptance_is_told_apart_from_a_rejection(run, client, worker):
+    """Both raise WorkflowUpdateFailedError; the history (UpdateAccepted, with the explicit update id) decides."""
+    eu.reset_outside_world(delay_s=0.05)
+    handle = open_account(run, client, worker, amount=100)
+    with pytest.raises(eu.WorkbookError) as rejected:
+        run(eu.submit(handle, "withdraw", 500))
+    assert str(rejected.value).startswith("rejected by the validator: ") and "balance is 100" in str(rejected.value)
+
+    async def transfer_to_nobody():
+        update_id = unique("t")
+        try:
+            await handle.execute_update(UpdateAccount.transfer, Transfer("nobody", 30, "t-nobody"), id=update_id)
+        except WorkflowUpdateFailedError as err:
+            return await eu.was_accepted(handle, update_id), await eu.update_failure(handle, update_id, err)
+    accepted, said = run(transfer_to_nobody())
+    assert accepted and said.startswith("failed after it was accepted: ") and "UnknownPayee" in said
+    assert not run(eu.was_accepted(handle, "no-such-update"))  # the check can say no
+    run(handle.execute_update(UpdateAccount.close))
+
+
+def test_the_form_opens_a_fresh_account_once_its_account_has_closed(run, client, worker):
+    """After Run All the clean-up has closed the form's account: the next update opens a fresh one, with start."""
+    handle = open_account(run, client, worker, amount=100)
+    opened = []
+    account = eu.FormAccount(client, handle, worker.task_queue, opened=opened)
+    form = widgets.ActionForm("Send update", {"operation": "deposit", "amount": "25"}, account.submit,
+                              parse=eu.parse_form)
+    assert run(form.button.result()) == 125
+    run(handle.execute_update(UpdateAccount.close))  # the clean-up cell
+    run(handle.result())
+    assert run(form.submit(operation="deposit", amount="25")) == 25  # a fresh account, with this deposit
+    answer = widgets.answer_text(form.output)
+    assert f"{handle.id} has closed" in answer and account.handle.id != handle.id and opened == [account.handle]
+    assert run(form.submit(operation="withdraw", amount="30")) is None
+    assert eu.REJECTED in widgets.answer_text(form.output)
+    run(account.handle.execute_update(UpdateAccount.close))
+    run(account.handle.result())
+    assert run(form.submit(operation="withdraw", amount="5")) is None  # closed again: opened empty, then rejected
+    assert eu.REJECTED in widgets.answer_text(form.output) and len(opened) == 2
+    assert state(run, account.handle).open and state(run, account.handle).balance == 0  # update-with-start: not atomic
+    run(account.handle.execute_update(UpdateAccount.close))
+
+
+def test_without_an_open_account_the_plain_submit_says_closed(run, client, worker):
+    """The counterfactual: without FormAccount, the click after the clean-up is an error."""
+    handle = open_account(run, client, worker, amount=100)
+    run(handle.execute_update(UpdateAccount.close))
+    run(handle.result())
+    form = widgets.ActionForm("Send update", {"operation": "deposit", "amount": "25"},
+                              lambda **kw: eu.submit(handle, **kw), parse=eu.parse_form)
+    assert run(form.button.result()) is None and "has closed" in widgets.answer_text(form.output)
 
 
 def test_the_exercise_solution_deposits_once(run, client, worker):

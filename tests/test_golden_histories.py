@@ -42,6 +42,6 @@ def test_a_golden_history_replays_on_todays_code(run, name):
 
 @pytest.mark.parametrize("name, incompatible", [("audited_account_v1", aa.AuditedV2),
                                                 ("audited_account_v1", aa.AuditedV4), ("ledger_v1", ledger.LedgerV2)])
-def test_counterfactual_an_incompatible_release_fails_the_golden_history(run, name, incompatible):
+def test_counterfactual_c17_an_incompatible_release_fails_the_golden_history(run, name, incompatible):
     result = run(replay(name, incompatible))
     assert result.replay_failure is not None and "TMPRL1100" in str(result.replay_failure)

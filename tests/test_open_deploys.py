@@ -1,4 +1,4 @@
-"""Notebook 07's deploy over open entities: incompatible code gets TMPRL1100 and the accounts stay open with
+"""Notebook 06's deploy over open entities: incompatible code gets TMPRL1100 and the accounts stay open with
 nothing lost; roll back, patch and reset each get them going; the replay test sees it before the deploy;
 the patch lifecycle says which histories each release can still replay."""
 
@@ -15,7 +15,7 @@ from tutorial.workshop import unique
 
 @pytest.fixture()
 def worker(run, client):
-    w = WorkerController(client, task_queue=unique("test-nb07"), workflows=[aa.AuditedV1], activities=aa.ACTIVITIES)
+    w = WorkerController(client, task_queue=unique("test-nb06"), workflows=[aa.AuditedV1], activities=aa.ACTIVITIES)
     run(w.start())
     yield w
     run(w.stop())
@@ -49,6 +49,22 @@ def test_an_incompatible_deploy_sticks_open_accounts_and_a_roll_back_frees_them(
     run(od.deploy(worker, "v1"))  # roll back
     for h in handles:
         assert run(od.settled(h, 15))["steps"] == ["audited deposit 10", "audited deposit 5"]
+    run(od.close_all(handles))
+
+
+def test_counterfactual_c17_a_compatible_release_does_not_stick_open_accounts(run, client, worker):
+    """Where the claim's premise is false (the new code is compatible), the notebook's check finds nothing."""
+    handles = run(od.open_accounts(client, worker.task_queue, 2))
+    for h in handles:
+        run(od.settled(h, 10))
+    run(od.deploy(worker, "v3"))
+    for h in handles:
+        run(h.signal("deposit", 5))
+        run(od.settled(h, 15))
+    with pytest.raises(Exception, match="did not fail"):
+        run(od.stuck(handles[0], timeout=3))
+    assert not any(f.nondeterminism for h in handles for f in run(od.task_failures(h)))
+    assert set(run(od.replay_test(client, query(worker), "v3")).values()) == {"ok"}
     run(od.close_all(handles))
 
 

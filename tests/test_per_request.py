@@ -146,6 +146,20 @@ def test_the_form_rejects_bad_input_with_a_short_message():
         with pytest.raises(domain.AccountError) as err:
             pr.parse_form(values)
         assert "\n" not in str(err.value) and len(str(err.value)) < 80
+    with pytest.raises(domain.AccountError) as err:  # the field as the form labels it
+        pr.parse_form({"account": "", "operation": "deposit", "amount": "5"})
+    assert str(err.value).startswith("account:")
+    with pytest.raises(domain.AccountError, match="must be positive"):
+        pr.parse_form({"account": "alice", "operation": "deposit", "amount": "-5"})
+
+
+def test_the_sizes_table_shows_small_percentages_as_more_than_zero():
+    sizes = [{"workflow id": f"r{i}", "events": 11, "bytes": 2300, "% of event limit": 0.021,
+              "% of size limit": 0.0044} for i in range(10)]
+    rows = pr.sizes_table(sizes, last=8)
+    assert len(rows) == 8 and rows[0]["workflow id"] == "r2"
+    assert rows[0]["% of event limit"] == "0.021" and rows[0]["% of size limit"] == "0.0044"
+    assert sizes[0]["% of event limit"] == 0.021  # the measured figures are left as they were
 
 
 def test_the_exercise_check_passes_the_solution_and_fails_a_careless_withdraw(run, client, tmp_path):

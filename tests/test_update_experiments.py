@@ -86,6 +86,7 @@ def test_a_rejected_first_deposit_leaves_an_empty_account_running_unless_the_cli
     left = run(ux.first_deposit_with_start(client, new_account_id(), -5, worker.task_queue))
     assert ux.left_an_empty_account_running(left), left.row()
     assert "InvalidAmount" in left.rejected and left.event_types[0] == "WorkflowExecutionStarted"
+    assert left.rejected.startswith("rejected by the validator: ")
     # the fix "validate before": nothing sent, nothing started
     checked = run(ux.first_deposit_with_start(client, new_account_id(), -5, worker.task_queue, check_first=True))
     assert checked.status is None and checked.rejected.startswith("refused by the client")

@@ -30,6 +30,7 @@ def test_an_application_error_fails_the_update_and_a_bug_fails_the_workflow_task
     business = run(uf.charge_fee_and_look(client, handle, "overdraft", update_id=unique("fee")))
     assert uf.failed_only_the_update(business) and not uf.failed_the_workflow_task(business), business.row()
     assert "InsufficientFunds" in business.caller_saw and business.worker_warnings == 0
+    assert business.caller_saw.startswith("failed after it was accepted: ")  # its UpdateAccepted is in the history
 
     stuck_id = unique("fee")
     bug = run(uf.charge_fee_and_look(client, handle, "stamp", update_id=stuck_id, wait_s=2.0))

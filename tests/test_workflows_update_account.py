@@ -90,7 +90,7 @@ def test_a_rejected_update_never_reaches_the_history(run, client, worker):
         text = errors.explain(caught.value)
         assert words in text and kind in text, text
         # the lesson module's own explain() said exactly this; errors.explain now says it once for everyone
-        assert text == f"Update rejected or failed: {errors.explain(caught.value.cause)}"
+        assert text == f"Update failed: {errors.explain(caught.value.cause)}"
     assert run(history.event_types(handle)) == before, "rejections leave no event at all"
     assert state(run, handle).balance == 100 and state(run, handle).transactions == 1
 

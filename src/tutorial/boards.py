@@ -1,8 +1,11 @@
 """Notebook 04's live boards: the worker's cache counters refreshing in place, and the buttons around them.
 
 `CacheBoard` is a table of what the worker's cache holds and what it did (hits, forced evictions, replays), one
-row per step. `Playground` adds buttons: restart the worker, change its cache size, deposit into a ledger. The
-ledgers are `tutorial.workflows.ledger.Ledger`; `tutorial.replay.settle` waits until a deposit is applied.
+row per step. Each time a notebook shows it, that display becomes the live one and the displays before it stay
+as snapshots of their own step. `Playground` adds buttons: restart the worker, change its cache size, deposit
+into a ledger; after Run All's clean-up (worker stopped, ledgers closed) a deposit starts the worker again and
+opens a fresh ledger under the same name, and says so. The ledgers are `tutorial.workflows.ledger.Ledger`;
+`tutorial.replay.settle` waits until a deposit is applied.
 """
 
 from __future__ import annotations
@@ -15,11 +18,26 @@ import ipywidgets
 import pandas as pd
 from IPython.display import display
 
+from .readiness import Reopening, running_worker
 from .replay import settle
 from .widgets import ActionButton
 from .workflows.ledger import Ledger
 
 CACHE_SIZES = (0, 1, 2, 10, 1000)  # the cache sizes the playground offers
+SNAPSHOT_NOTE = ("<div style='color:#555;font-size:small'>snapshot of this step: the live board is the last one "
+                 "shown below</div>")
+
+
+class _BoardView(ipywidgets.HTML):
+    """One view of the board. Its display also carries the board as plain HTML, so a saved notebook (no kernel,
+    no widget state) still shows the rows of the step it was shown in."""
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if isinstance(bundle, dict):
+            bundle["text/html"] = self.value
+            bundle["text/plain"] = "worker cache board"
+        return bundle
 
 
 @dataclass(frozen=True)
@@ -38,6 +56,9 @@ class CacheBoard:
     Cache size and contents come from the worker itself; hits and forced evictions from the SDK's metrics
     (`temporal_sticky_cache_hit`, `temporal_sticky_cache_total_forced_eviction`); replays from the worker's
     interceptor, which sees every time a workflow object is rebuilt from history.
+
+    Showing the board (`display(board)`, or `board.view()` inside another widget) makes a new live view: the
+    views shown before it stop refreshing and keep, as a snapshot, the rows of the step they were shown in.
     """
 
     def __init__(self, controller, names: dict[str, str] | None = None, keep: int = 8):
@@ -45,11 +66,25 @@ class CacheBoard:
         self.names = dict(names or {})  # workflow id -> short name shown on the board
         self.keep = keep
         self.steps: list[Step] = []
-        self.widget = ipywidgets.HTML()
+        self.views: list[ipywidgets.HTML] = []  # every view shown; only the last one refreshes
         self._last = controller.cache()
 
+    @property
+    def widget(self) -> ipywidgets.HTML:
+        """The live view (made on first use)."""
+        return self.views[-1] if self.views else self.view()
+
+    def view(self) -> ipywidgets.HTML:
+        """A new live view of the board; the earlier ones become snapshots of their step (they no longer refresh)."""
+        for old in self.views:
+            if not old.value.startswith(SNAPSHOT_NOTE):
+                old.value = SNAPSHOT_NOTE + old.value
+        view = _BoardView(value=self.html())
+        self.views.append(view)
+        return view
+
     def _ipython_display_(self) -> None:
-        display(self.widget)
+        display(self.view())
 
     def name(self, workflow_id: str) -> str:
         return self.names.get(workflow_id, workflow_id.rsplit("-", 1)[-1])
@@ -61,7 +96,8 @@ class CacheBoard:
         step = Step(label, cached, counters, counters.minus(self._last))
         self._last = counters
         self.steps.append(step)
-        self.widget.value = self.html()
+        if self.views:
+            self.views[-1].value = self.html()  # the live view only: earlier ones keep their step's rows
         return step
 
     def html(self) -> str:
@@ -100,27 +136,46 @@ class CacheBoard:
 class Playground:
     """Buttons around a worker and two ledgers: restart the worker, change its cache size, deposit into A or B.
 
-    Every action ends by refreshing the board. `sent` counts the deposits each ledger was sent, so a cell can
-    check that no restart, eviction or replay ever lost or doubled one."""
+    Every action ends by refreshing the board (its own live view). `sent` counts the deposits each ledger was
+    sent, so a cell can check that no restart, eviction or replay ever lost or doubled one. After Run All's
+    clean-up a deposit still gives a result: a stopped worker is started again, and a closed ledger is replaced
+    by a fresh one with a new id (the board names it as before, and its `sent` count starts again at 0)."""
 
-    def __init__(self, controller, board: CacheBoard, ledgers: dict[str, Any]):
-        self.controller, self.board, self.ledgers = controller, board, ledgers
+    def __init__(self, controller, board: CacheBoard, ledgers: dict[str, Any], *, prefix: str = "ledger"):
+        self.controller, self.board = controller, board
+        self.ledgers = {name: handle if isinstance(handle, Reopening) else
+                        Reopening(handle, self._opener(name), prefix=f"{prefix}-{name}", what="ledger")
+                        for name, handle in ledgers.items()}
         self.sent = {name: 0 for name in ledgers}
         self.size = ipywidgets.Dropdown(options=list(CACHE_SIZES), value=1, description="cache size",
                                         layout=ipywidgets.Layout(width="200px"))
-        self.restart_button = ActionButton("Restart worker", self.restart, button_style="warning")
-        self.size_button = ActionButton("Restart with this cache size", self.apply_size, button_style="warning")
-        self.deposit_buttons = {name: ActionButton(f"Deposit 1 → {name}", lambda n=name: self.deposit(n))
+        self.messages = ipywidgets.Output()  # one answer line for every button: the newest click's
+        self.restart_button = ActionButton("Restart worker", self.restart, button_style="warning",
+                                           output=self.messages)
+        self.size_button = ActionButton("Restart with this cache size", self.apply_size, button_style="warning",
+                                        output=self.messages)
+        self.deposit_buttons = {name: ActionButton(f"Deposit 1 → {name}", lambda n=name: self.deposit(n),
+                                                   output=self.messages, needs=[running_worker(controller)])
                                 for name in ledgers}
-        buttons = [self.restart_button, self.size_button, *self.deposit_buttons.values()]
         self.widget = ipywidgets.VBox([
             ipywidgets.HBox([self.restart_button.button, self.size, self.size_button.button]),
             ipywidgets.HBox([b.button for b in self.deposit_buttons.values()]),
-            board.widget, *[b.output for b in buttons],
+            board.view(), self.messages,
         ])
 
     def _ipython_display_(self) -> None:
         display(self.widget)
+
+    def _opener(self, name: str):
+        async def open_fresh(workflow_id: str):
+            handle = await self.controller.client.start_workflow(Ledger.run, name, id=workflow_id,
+                                                                 task_queue=self.controller.task_queue)
+            await settle(handle)
+            self.board.names[workflow_id] = name  # the board calls the fresh ledger by the same name
+            self.sent[name] = 0
+            self.board.refresh(f"{name} reopened")
+            return handle
+        return open_fresh
 
     async def restart(self) -> str:
         await self.controller.restart()
@@ -136,12 +191,10 @@ class Playground:
         return f"restarted with max_cached_workflows={size}"
 
     async def deposit(self, name: str) -> str:
-        handle = self.ledgers[name]
-        if not self.controller.running:
-            raise ValueError("the worker is stopped: restart it first")
-        await handle.signal(Ledger.deposit, 1)
+        ledger = self.ledgers[name]
+        await ledger.act(lambda handle: handle.signal(Ledger.deposit, 1))  # a closed ledger: a fresh one
         self.sent[name] += 1
-        length = await settle(handle)
+        length = await settle(ledger.handle)
         step = self.board.refresh(f"deposit → {name}")
         return (f"deposit applied to {name} (history {length} events); this step: "
                 f"{step.delta.forced_evictions} forced eviction(s), {step.delta.replays} replay(s)")

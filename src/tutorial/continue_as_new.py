@@ -31,11 +31,17 @@ MAX_BURST_WITHDRAWALS = 200
 # ---------------------------------------------------------------------------------------------------------
 
 
-def whole_number(name: str, text: str) -> int:
-    """A form field as a whole number (commas and underscores allowed), or a ValueError naming the field."""
-    cleaned = (text or "").strip().replace(",", "").replace("_", "")
+def whole_number(name: str, text: str, *, zero_ok: bool = False) -> int:
+    """A form field as a whole number (commas and underscores allowed), or a ValueError that names the field as
+    the form labels it: "deposits: must be positive, not '-5'", "events: enter a whole number, not 'fifty'"."""
+    raw = (text or "").strip()
+    cleaned = raw.replace(",", "").replace("_", "")
+    if not cleaned:
+        raise ValueError(f"{name}: enter a whole number")
+    if cleaned.startswith("-") and cleaned[1:].isdigit():
+        raise ValueError(f"{name}: must be positive{' or 0' if zero_ok else ''}, not {raw!r}")
     if not cleaned.isdigit():
-        raise ValueError(f"{name}: enter a whole number, not {(text or '').strip()!r}")
+        raise ValueError(f"{name}: enter a whole number, not {raw!r}")
     return int(cleaned)
 
 
@@ -44,17 +50,18 @@ def parse_threshold(values: dict[str, str]) -> dict[str, int]:
     events = whole_number("events", values["events"])
     hard_limit = limits.HISTORY_EVENTS_MAX.value
     if not MIN_THRESHOLD <= events <= hard_limit:
-        raise ValueError(f"the threshold must be from {MIN_THRESHOLD} to {hard_limit:,} events "
-                         "(the server's hard limit)")
+        raise ValueError(f"events: from {MIN_THRESHOLD} to {hard_limit:,} (the server's hard limit), not {events:,}")
     return {"events": events}
 
 
 def parse_burst(values: dict[str, str]) -> dict[str, int]:
     """The burst form (`deposits`, `withdrawals`, `threshold`): sizes a laptop sends in a minute, and a threshold
     low enough that the burst crosses at least one continue-as-new."""
-    numbers = {name: whole_number(name, text) for name, text in values.items()}
-    if not (1 <= numbers["deposits"] <= MAX_BURST_DEPOSITS and 0 <= numbers["withdrawals"] <= MAX_BURST_WITHDRAWALS):
-        raise ValueError(f"deposits: 1 to {MAX_BURST_DEPOSITS:,}; withdrawals: 0 to {MAX_BURST_WITHDRAWALS}")
+    numbers = {name: whole_number(name, text, zero_ok=name == "withdrawals") for name, text in values.items()}
+    if not 1 <= numbers["deposits"] <= MAX_BURST_DEPOSITS:
+        raise ValueError(f"deposits: from 1 to {MAX_BURST_DEPOSITS:,}, not {numbers['deposits']:,}")
+    if not 0 <= numbers["withdrawals"] <= MAX_BURST_WITHDRAWALS:
+        raise ValueError(f"withdrawals: from 0 to {MAX_BURST_WITHDRAWALS}, not {numbers['withdrawals']:,}")
     if not MIN_THRESHOLD <= numbers["threshold"] <= numbers["deposits"]:
         raise ValueError(f"threshold: from {MIN_THRESHOLD} events up to the number of deposits "
                          "(or nothing continues-as-new)")

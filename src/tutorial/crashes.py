@@ -1,4 +1,4 @@
-"""Notebook 07's experiments: a worker that dies, a worker that stops gracefully, and what the next message
+"""Notebook 06's experiments: a worker that dies, a worker that stops gracefully, and what the next message
 to its cached entity waits for.
 
 An entity is cached on worker B (its own OS process, `tutorial.worker_process`); worker A runs in the
@@ -81,7 +81,7 @@ async def lose_worker(client: Client, how: str, *, sticky_timeout_s: float = 2.0
     """
     if how not in HOW:
         raise ValueError(f"how must be kill or stop, not {how!r}")
-    queue = task_queue or (survivor.task_queue if survivor else unique("nb07"))
+    queue = task_queue or (survivor.task_queue if survivor else unique("nb06"))
     b = WorkerProcess(queue, WORKFLOWS_SPEC, ACTIVITIES_SPEC, sticky_timeout_s=sticky_timeout_s)
     own_survivor = survivor is None
     a = survivor or WorkerController(client, task_queue=queue, workflows=ua.WORKFLOWS, activities=ua.ACTIVITIES)
@@ -90,7 +90,7 @@ async def lose_worker(client: Client, how: str, *, sticky_timeout_s: float = 2.0
         await a.stop()  # only B may take the first task, so B caches the entity
     await b.start()
     try:
-        balance, handle = await deposit_with_start(client, unique("nb07-acct"), 100, queue)
+        balance, handle = await deposit_with_start(client, unique("nb06-acct"), 100, queue)
         await a.start()
         started = time.perf_counter()
         balance = await handle.execute_update(UpdateAccount.deposit, 1)
@@ -124,3 +124,27 @@ def stall_matches_the_timeout(loss: WorkerLoss, slack_s: float = 1.5) -> bool:
 def moved_at_once(loss: WorkerLoss) -> bool:
     """After a graceful stop the task never waited on the sticky queue."""
     return not loss.timed_out_on_sticky and loss.stall_s < loss.sticky_timeout_s * 0.9
+
+
+async def measure_losses(client: Client, *, runs: int = 3, sticky_timeout_s: float = 2.0,
+                         on_run=None) -> list[WorkerLoss]:
+    """`runs` crashes and `runs` graceful stops, interleaved (so both meet the same machine load)."""
+    losses = []
+    for _ in range(runs):
+        for how in HOW:
+            losses.append(await lose_worker(client, how, sticky_timeout_s=sticky_timeout_s))
+            if on_run is not None:
+                on_run(losses[-1])
+    return losses
+
+
+def losses_rows(losses: list[WorkerLoss]) -> list[dict]:
+    return [{"how": "SIGKILL" if x.how == "kill" else "graceful stop", "stall (s)": round(x.stall_s, 2),
+             "update before (ms)": round(x.normal_s * 1000, 1), "sticky task timed out": x.timed_out_on_sticky,
+             "taken by": "A" if x.picked_up_by == x.survivor else x.picked_up_by, "A replayed": x.survivor_replays,
+             "balance": x.balance} for x in losses]
+
+
+def median_stall(losses: list[WorkerLoss], how: str) -> float:
+    stalls = sorted(x.stall_s for x in losses if x.how == how)
+    return stalls[len(stalls) // 2]

@@ -63,6 +63,18 @@ async def send(client: Client, account_id: str, signal: str, arg: Any = None, *,
             f"account {account_id} is closed (its workflow has completed); open a new one with a new id") from None
 
 
+async def open_account(client: Client, account_id: str, *, task_queue: str) -> WorkflowHandle:
+    """Open an empty account (no first signal): what a console opens in place of a closed one before it sends
+    something other than a deposit. `REJECT_DUPLICATE`, as `send`: a closed account's id is never reused."""
+    try:
+        return await client.start_workflow(SignalAccount.run, AccountConfig(account_id=account_id), id=account_id,
+                                           task_queue=task_queue,
+                                           id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+    except WorkflowAlreadyStartedError:
+        raise domain.AccountClosed(
+            f"account {account_id} is closed (its workflow has completed); open a new one with a new id") from None
+
+
 # One query may wait this long for an answer before we ask again (a held query that nobody answers).
 QUERY_TRY_S = 2.0
 

@@ -20,6 +20,8 @@ from temporalio.common import WorkflowIDConflictPolicy
 
 from . import errors
 from .errors import WorkbookError
+from .readiness import is_closed
+from .widgets import note
 from .history import event_types, history_frame
 from .polling import Seen, until
 from .workflows import domain
@@ -49,6 +51,32 @@ async def deposit_with_start(client: Client, account_id: str, amount: int, task_
     balance = await client.execute_update_with_start_workflow(UpdateAccount.deposit, amount,
                                                               start_workflow_operation=start)
     return balance, await start.workflow_handle()
+
+
+# ---------------------------------------------------------------- rejected, or failed after acceptance
+
+
+REJECTED = "rejected by the validator"
+FAILED_AFTER_ACCEPTANCE = "failed after it was accepted"
+
+
+async def was_accepted(handle: WorkflowHandle, update_id: str) -> bool:
+    """True if the history holds the update's `WorkflowExecutionUpdateAccepted` event: a validator that said no
+    leaves no trace, an update that failed in its handler was accepted first."""
+    async for event in handle.fetch_history_events():
+        if event.HasField("workflow_execution_update_accepted_event_attributes"):
+            if event.workflow_execution_update_accepted_event_attributes.accepted_request.meta.update_id == update_id:
+                return True
+    return False
+
+
+async def update_failure(handle: WorkflowHandle, update_id: str, err: WorkflowUpdateFailedError) -> str:
+    """One sentence for a failed update: "rejected by the validator: ..." or "failed after it was accepted: ...".
+
+    Both reach the caller as `WorkflowUpdateFailedError`; only the history tells them apart. So this reads it,
+    only on this (failure) path: a successful update costs no extra call."""
+    verdict = FAILED_AFTER_ACCEPTANCE if await was_accepted(handle, update_id) else REJECTED
+    return f"{verdict}: {errors.explain(err).removeprefix('Update failed: ')}"
 
 
 async def signal_then_query(handle: WorkflowHandle, txn: Transaction, *, timeout: float = 10.0,
@@ -84,16 +112,18 @@ def reset_outside_world(delay_s: float = 0.2) -> None:
 async def try_updates(handle: WorkflowHandle, attempts: Sequence[tuple[str, Any, Any]]) -> list[dict]:
     """Send each `(label, update, argument)` and report what the client saw and what the history gained.
 
+    "message" says "rejected by the validator: ..." or "failed after it was accepted: ..." (`update_failure`);
     "exception" is None for an update that succeeded (the notebook's attempts should all fail)."""
     rows = []
     for label, update, arg in attempts:
         before = len(await event_types(handle))
         row: dict[str, Any] = {"update": label, "exception": None, "cause": None, "message": ""}
+        update_id = unique("bad-update")
         try:
-            await handle.execute_update(update, arg)
+            await handle.execute_update(update, arg, id=update_id)
         except WorkflowUpdateFailedError as err:
             row.update(exception=type(err).__name__, cause=getattr(err.cause, "type", None),
-                       message=errors.explain(err))
+                       message=await update_failure(handle, update_id, err))
         events = (await history_frame(handle)).iloc[before:]
         row["events added"] = len(events)
         row["new events (without workflow tasks)"] = ", ".join(
@@ -233,9 +263,67 @@ def parse_form(values: dict[str, str]) -> dict:
     return {"operation": operation, "amount": amount}
 
 
+FORM_TIMEOUT = ("No answer within {timeout:g} s: the update waits in the server and is applied when a worker "
+                "accepts it. Do not send it again: the form would send it under a new update id, and it would "
+                "count twice.")
+
+
+class FormAccount:
+    """The account the form updates. Once it has closed (the clean-up cell closes it), the next update opens a
+    fresh one, with a new id, by update-with-start, and the answer says so.
+
+    Every update carries an explicit update id, so that, only when it fails, `update_failure` can tell a
+    validator's "no" from a failure after acceptance. `opened` (a list) collects the fresh accounts, for the
+    clean-up."""
+
+    def __init__(self, client: Client, handle: WorkflowHandle, task_queue: str, *,
+                 opened: list[WorkflowHandle] | None = None, prefix: str = "form"):
+        self.client = client
+        self.handle = handle
+        self.task_queue = task_queue
+        self.opened = opened if opened is not None else []
+        self.prefix = prefix
+        self.reopened: list[str] = []  # the account ids opened in place of a closed one
+
+    async def submit(self, operation: str, amount: int) -> int:
+        """Run the form's update and return the new balance; a failure becomes one readable sentence."""
+        update, update_id = UPDATES[operation], unique("form-update")
+        try:
+            try:
+                return await self.handle.execute_update(update, amount, id=update_id)
+            except Exception as err:  # noqa: BLE001 - only "closed" is handled here
+                if not is_closed(err):
+                    raise
+            return await self._with_start(update, amount, update_id)
+        except WorkflowUpdateFailedError as err:
+            raise WorkbookError(await update_failure(self.handle, update_id, err)) from err
+
+    async def _with_start(self, update, amount: int, update_id: str) -> int:
+        closed = self.handle.id
+        account_id = f"{self.prefix}-{uuid.uuid4().hex[:5]}"
+        start = open_account_operation(account_id, self.task_queue)
+        try:
+            balance = await self.client.execute_update_with_start_workflow(update, amount, id=update_id,
+                                                                           start_workflow_operation=start)
+        except WorkflowUpdateFailedError:  # a rejected first update still opened the account (step 2)
+            await self._adopt(start, closed, account_id)
+            raise
+        await self._adopt(start, closed, account_id)
+        return balance
+
+    async def _adopt(self, start: WithStartWorkflowOperation, closed: str, account_id: str) -> None:
+        """The fresh account is the form's from now on."""
+        self.handle = await start.workflow_handle()
+        self.opened.append(self.handle)
+        self.reopened.append(account_id)
+        note(f"account {closed} has closed (the clean-up cell closes it): update-with-start opened "
+             f"{self.handle.id} for you")
+
+
 async def submit(handle: WorkflowHandle, operation: str, amount: int) -> int:
-    """Run the form's update and return the new balance; a rejection becomes one readable sentence."""
+    """Run the form's update on `handle` and return the new balance; a failure becomes one readable sentence."""
+    update_id = unique("form-update")
     try:
-        return await handle.execute_update(UPDATES[operation], amount)
+        return await handle.execute_update(UPDATES[operation], amount, id=update_id)
     except WorkflowUpdateFailedError as err:
-        raise WorkbookError(errors.explain(err)) from err
+        raise WorkbookError(await update_failure(handle, update_id, err)) from err

@@ -1,4 +1,4 @@
-"""Notebook 07's deploy over open entities: what incompatible code does to executions that are already
+"""Notebook 06's deploy over open entities: what incompatible code does to executions that are already
 running, the three ways out (roll back, patch, reset), and the replay test that catches it before a deploy.
 
 Entities are open for months, so every deploy meets open executions, and the new worker rebuilds each one by
@@ -28,7 +28,7 @@ NONDETERMINISM = "TMPRL1100"
 
 async def open_accounts(client: Client, task_queue: str, count: int, *, deposit: int = 10) -> list[WorkflowHandle]:
     """Start `count` accounts (whatever release the worker runs) and make one deposit each."""
-    handles = [await client.start_workflow(aa.WORKFLOW_NAME, f"acct-{i}", id=unique(f"nb07-audited-{i}"),
+    handles = [await client.start_workflow(aa.WORKFLOW_NAME, f"acct-{i}", id=unique(f"nb06-audited-{i}"),
                                            task_queue=task_queue) for i in range(count)]
     for handle in handles:
         await handle.signal("deposit", deposit)
@@ -43,6 +43,25 @@ async def settled(handle: WorkflowHandle, balance: int, *, timeout: float = 30.0
     """Wait until the account shows `balance` with nothing pending (every deposit audited)."""
     seen = await polling.until(lambda: state(handle), lambda s: s["balance"] == balance and not s["pending"],
                                timeout=timeout, gave_up=f"{handle.id} did not reach balance {balance}")
+    return seen.value
+
+
+async def settled_or_stuck(handle: WorkflowHandle, balance: int, *, timeout: float = 30.0
+                           ) -> tuple[str, dict | TaskFailure]:
+    """Wait until the account shows `balance` with nothing pending ("settled", its state) or its workflow task
+    failed to replay ("stuck", the failure): what a deposit meets right after a deploy."""
+    async def look():
+        failures = [f for f in await task_failures(handle) if f.nondeterminism]
+        if failures:
+            return "stuck", failures[-1]
+        try:
+            now = await asyncio.wait_for(state(handle), 2)
+        except (asyncio.TimeoutError, RPCError):
+            return None
+        return ("settled", now) if now["balance"] == balance and not now["pending"] else None
+
+    seen = await polling.until(look, lambda o: o is not None, timeout=timeout,
+                               gave_up=f"{handle.id} neither reached balance {balance} nor failed")
     return seen.value
 
 
@@ -132,10 +151,17 @@ async def reset(client: Client, handle: WorkflowHandle, event_id: int, reason: s
     return client.get_workflow_handle(handle.id, run_id=response.run_id)
 
 
-async def close_all(handles: list[WorkflowHandle]) -> None:
+async def close_all(handles: list[WorkflowHandle], *, timeout: float = 30.0) -> None:
+    """Close every account and wait until each has finished; one line naming those that did not (an account
+    whose history the deployed release cannot replay never finishes)."""
     for handle in handles:
         try:
             await handle.signal("close")
         except RPCError:
             pass  # already closed
-    await asyncio.gather(*(h.result() for h in handles), return_exceptions=True)
+    done, pending = await asyncio.wait([asyncio.ensure_future(h.result()) for h in handles], timeout=timeout)
+    for task in pending:
+        task.cancel()
+    if pending:
+        left = [h.id for h in handles if (await h.describe()).status.name == "RUNNING"]
+        raise WorkbookError(f"Still open after {timeout:g} s: {left} (stuck on a release that cannot replay them?)")

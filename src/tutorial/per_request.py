@@ -77,9 +77,14 @@ class Bank:
 
 
 def parse_form(values: dict[str, str]) -> dict:
-    """The form's text fields as a request; `domain.AccountError` (a short message) for anything wrong."""
+    """The form's text fields as a request; `domain.AccountError` (a short message, naming the field as the form
+    labels it) for anything wrong."""
+    try:
+        account_id = domain.parse_account_id(values.get("account", ""))
+    except domain.AccountError as err:  # the domain says "account id"; the form's field is "account"
+        raise domain.AccountError(str(err).replace("account id:", "account:", 1)) from None
     return {
-        "account_id": domain.parse_account_id(values.get("account", "")),
+        "account_id": account_id,
         "operation": domain.parse_operation(values.get("operation", "")),
         "amount": domain.parse_amount(values.get("amount", "")),
     }
@@ -93,6 +98,13 @@ async def history_size(handle) -> dict:
     return {"workflow id": handle.id, "events": len(events), "bytes": size,
             "% of event limit": round(100 * len(events) / limits.HISTORY_EVENTS_MAX.value, 3),
             "% of size limit": round(100 * size / limits.HISTORY_BYTES_MAX.value, 4)}
+
+
+def sizes_table(sizes: list[dict], last: int | None = None) -> list[dict]:
+    """`history_size` rows for a table: the percentages as text with enough digits to be more than 0.00."""
+    rows = sizes[-last:] if last else sizes
+    return [{**s, "% of event limit": f"{s['% of event limit']:.3f}", "% of size limit": f"{s['% of size limit']:.4f}"}
+            for s in rows]
 
 
 async def activity_attempts(handle) -> list[int]:

@@ -19,8 +19,7 @@ from typing import Any
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError, WorkflowUpdateStage
 
-from . import errors
-from .entity_updates import open_account_operation, workflow_id
+from .entity_updates import open_account_operation, update_failure, workflow_id
 from .errors import WorkbookError
 from .history import pending_task, short_type, summary
 from .polling import until
@@ -151,14 +150,16 @@ async def first_deposit_with_start(client: Client, account_id: str, amount: int,
     (`domain.check_transaction` on a new account) and sends nothing if it says no."""
     start = open_account_operation(account_id, task_queue)
     rejected = None
+    update_id = unique("first-deposit")
     try:
         if check_first:
             domain.check_transaction(Account(account_id), Transaction("deposit", amount))
-        await client.execute_update_with_start_workflow(UpdateAccount.deposit, amount, start_workflow_operation=start)
+        await client.execute_update_with_start_workflow(UpdateAccount.deposit, amount, id=update_id,
+                                                        start_workflow_operation=start)
     except domain.AccountError as err:
         rejected = f"refused by the client, nothing sent: {err}"
     except WorkflowUpdateFailedError as err:
-        rejected = errors.explain(err)
+        rejected = await update_failure(await start.workflow_handle(), update_id, err)
     return await _look(client, account_id, workflow_id(account_id), rejected)
 
 

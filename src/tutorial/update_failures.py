@@ -30,8 +30,8 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from . import errors, server
-from .entity_updates import deposit_with_start
+from . import server
+from .entity_updates import deposit_with_start, update_failure
 from .history import event_types, pending_task
 from .polling import until
 from .worker import WorkerController
@@ -124,7 +124,7 @@ async def charge_fee_and_look(client: Client, handle: WorkflowHandle, kind: str,
                                                  rpc_timeout=timedelta(seconds=wait_s))
             error, saw = "none", f"returned {result}"
         except WorkflowUpdateFailedError as err:
-            error, saw = type(err).__name__, errors.explain(err)
+            error, saw = type(err).__name__, await update_failure(handle, update_id, err)
         except WorkflowUpdateRPCTimeoutOrCancelledError as err:
             error, saw = type(err).__name__, f"no answer within {wait_s:g} s: the update was never accepted"
         waited = time.perf_counter() - started
@@ -167,7 +167,7 @@ async def deploy_fix(client: Client, handle: WorkflowHandle, update_id: str, old
                                         timeout)
         saw = f"returned {result}"
     except WorkflowUpdateFailedError as err:
-        saw = errors.explain(err)
+        saw = await update_failure(handle, update_id, err)
     except (asyncio.TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         saw = f"no answer within {timeout:g} s: the update is still stuck"
     waited = time.perf_counter() - started

@@ -13,6 +13,7 @@ import asyncio
 import contextvars
 import html
 import inspect
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -53,6 +54,11 @@ def _format(value: Any) -> str:
     return html.escape(str(value))
 
 
+def plain(markup: str) -> str:
+    """The text of a line of markup, for the plain-text copy (tests, logs, the after-Run-All check)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", markup.replace("<br>", "\n")))
+
+
 LOOKS = {"ok": ("#1b5e20", "✔"), "caution": ("#8a5a00", "⚠"), "error": ("#b00020", "✖"), "ready": ("#555555", "·")}
 
 
@@ -65,7 +71,7 @@ def message(out: widgets.Output, text: str, *, error: bool = False, kind: str | 
     colour, icon = LOOKS[kind or ("error" if error else "ok")]
     markup = f'<div style="color:{colour};font-family:monospace;white-space:pre-wrap">{icon} {text}</div>'
     out.outputs = (*out.outputs, {"output_type": "display_data", "metadata": {},
-                                  "data": {"text/html": markup, "text/plain": f"{icon} {html.unescape(text)}"}})
+                                  "data": {"text/html": markup, "text/plain": f"{icon} {plain(text)}"}})
 
 
 class TookTooLong(Exception):

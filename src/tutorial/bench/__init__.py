@@ -14,12 +14,12 @@ Against the embedded dev server (or ``TEMPORAL_ADDRESS``), with a worker inside 
   at a time (two, see `measure.OVERLOAD_SLOTS`) while busy entities with slow handlers keep it occupied.
 
 The command prints p50 and p95 and each figure as a ratio to the floor, writes ``results.csv`` and
-``results.png`` to ``--out`` (default ``build/bench``), and shows a progress line on stderr. Notebook 06 runs a
+``results.png`` to ``--out`` (default ``build/bench``), and shows a progress line on stderr. Notebook 07 runs a
 short version of the same measurement through `run(client, settings_from_form(...), progress=widgets.Progress(...))`
 and draws it with `tutorial.charts.bench.chart`.
 
 One job per module: `model` (Settings, Results and the figures derived from them), `measure` (the run),
-`progress` (the terminal's progress line), `report` (text, CSV, notebook 06's
+`progress` (the terminal's progress line), `report` (text, CSV, notebook 07's
 tables, the decision table, and `first_limit`: which per-run limit binds first),
 `cli` (the command). The workflows are `tutorial.workflows.bench_account`: the shapes of notebooks 01-03, kept
 minimal so this measures Temporal, not the lesson code.
@@ -43,6 +43,7 @@ from .progress import TerminalProgress
 from .report import (
     CSV_FIELDS,
     CAPS,
+    HELPER_KEYS,
     PATTERNS,
     UNTIL_LIMIT,
     against_floor,

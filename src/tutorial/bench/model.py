@@ -31,14 +31,14 @@ THROUGHPUT_KEYS = ("floor", "per_request", "signal", "signal_query", "query", "u
 OVERLOAD_KEYS = ("update", "signal_query")
 EVENT_KEYS = ("per_request", "signal", "signal_query", "query", "update", "update_with_start")  # what they add
 
-# notebook 06's form: a short run, bounded so that a typo cannot keep the kernel busy for an hour
+# notebook 07's form: a short run, bounded so that a typo cannot keep the kernel busy for an hour
 FORM_MAX_REPETITIONS = 200
 FORM_MAX_CALLERS = 128
 
 
 @dataclass
 class Settings:
-    """What to measure and how much. The defaults are the command's; notebook 06 uses smaller ones."""
+    """What to measure and how much. The defaults are the command's; notebook 07 uses smaller ones."""
 
     n: int = 50  # timed repetitions per latency row
     warmup: int = 5  # untimed repetitions before them
@@ -73,7 +73,7 @@ class Settings:
 
 
 def settings_from_form(values: dict[str, str]) -> Settings:
-    """Notebook 06's form (`repetitions`, `callers` as typed) -> a short run's `Settings`.
+    """Notebook 07's form (`repetitions`, `callers` as typed) -> a short run's `Settings`.
 
     Raises ValueError with one short line for anything that is not a sensible run, before anything is sent."""
     try:

@@ -1,4 +1,4 @@
-"""What one run found, written out: the text report, the CSV, notebook 06's tables and the decision table.
+"""What one run found, written out: the text report, the CSV, notebook 07's tables and the decision table.
 
 Everything here reads a `model.Results` and returns text or a DataFrame; nothing measures or draws (the chart
 is `tutorial.charts.bench`).
@@ -164,19 +164,23 @@ def as_text(results: Results) -> str:
     return "\n".join(lines)
 
 
-# ------------------------------------------------------------------------------------------ notebook 06's tables
+# ------------------------------------------------------------------------------------------ notebook 07's tables
+
+
+HELPER_KEYS = ("update_raw", "update_helper")  # the helpers' cost: for maintainers (README), not notebook 07
 
 
 def latency_table(results: Results) -> pd.DataFrame:
-    """The latency rows, with the columns notebook 06 shows."""
+    """The latency rows, with the columns notebook 07 shows (not the helpers' paired rows)."""
     latency = frame(results).query("section == 'latency'")
+    latency = latency[~latency["key"].isin(HELPER_KEYS)]
     return latency[["interaction", "n", "p50_ms", "p95_ms", "p50_x_floor", "p95_x_floor", "events_per_op", "note"]]
 
 
 def against_floor(results: Results) -> str:
-    """One line per interaction: its p50, and how many floors that is."""
+    """One line per interaction: its p50, and how many floors that is (not the helpers' paired rows)."""
     return "\n".join(f"{LABELS[key]:<48} p50 {lat.p50:8.2f} ms = {results.x_floor(lat.p50):6.1f} floors"
-                     for key, lat in results.latency.items())
+                     for key, lat in results.latency.items() if key not in HELPER_KEYS)
 
 
 def events_table(results: Results) -> pd.DataFrame:
@@ -203,31 +207,31 @@ def throughput_table(results: Results) -> pd.DataFrame:
 
 PATTERNS = {
     "workflow-per-request + database": {
-        "seed: advantages": "short workflows, so changing workflow code is easy (C6); never meets the history "
+        "advantages": "short workflows, so changing workflow code is easy (C6); never meets the history "
                             "limit (C7)",
-        "seed: disadvantages": "the entity's status lives in a separate database: send the request, update the "
+        "disadvantages": "the entity's status lives in a separate database: send the request, update the "
                                "db, reply (C8)",
         "use it when": "requests are independent and the state belongs in a database other systems read; "
                        "you change the workflow code often; each request may cost a whole workflow",
     },
     "entity: signal + query": {
-        "seed: advantages": "timers, cancellation; runs for ever; the workflow is the source of truth (C10)",
-        "seed: disadvantages": "asynchronous: a query right after a signal may not see it, so ask again (C11); "
+        "advantages": "timers, cancellation; runs for ever; the workflow is the source of truth (C10)",
+        "disadvantages": "asynchronous: a query right after a signal may not see it, so ask again (C11); "
                                "needs continue-as-new (C12); worker load delays it (C13)",
         "use it when": "callers fire and forget (the cheapest write to accept) and readers can wait a moment; "
                        "the entity needs timers or cancellation",
     },
     "entity: update (+ update-with-start)": {
-        "seed: advantages": "synchronous: changes state and returns the result (C14); timers, runs for ever, "
+        "advantages": "synchronous: changes state and returns the result (C14); timers, runs for ever, "
                             "source of truth",
-        "seed: disadvantages": "needs continue-as-new (C15); worker load delays it (C13)",
+        "disadvantages": "needs continue-as-new (C15); worker load delays it (C13)",
         "use it when": "the caller needs the result or a rejection now (validators keep bad requests out of "
                        "the history); update-with-start creates the entity on first use",
     },
     "long-lived entity + continue-as-new": {
-        "seed: advantages": "keeps the history, and the replay after every eviction, short for an entity that "
+        "advantages": "keeps the history, and the replay after every eviction, short for an entity that "
                             "lives for ever",
-        "seed: disadvantages": "must handle pending signals and updates before continuing as new (C12, C15)",
+        "disadvantages": "must handle pending signals and updates before continuing as new (C12, C15)",
         "use it when": "always, for an entity of either kind that lives long: continue when the server "
                        "suggests it, well before a cap or the event limit",
     },
@@ -235,7 +239,7 @@ PATTERNS = {
 
 
 def decision_table(results: Results) -> pd.DataFrame:
-    """The seed's advantages and disadvantages of each pattern beside this run's figures."""
+    """Each pattern's advantages and disadvantages (the lessons' prose) beside this run's figures."""
     r = results
     lat = r.latency
     top = r.settings.concurrency[-1]

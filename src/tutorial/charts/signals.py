@@ -16,7 +16,7 @@ MODE_COLOURS = {"at once": "#ff7f0e", "after ack": "#1f77b4"}
 def plot_visibility(frame: pd.DataFrame, title: str = "Signal, then query: when does the deposit show?"):
     """Left: how often the first query missed the signal, per mode. Right: time until the deposit was visible.
     `frame` is `entity_signals.probes_frame(...)`: one row per signal."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.4), gridspec_kw={"width_ratios": [1, 2.2]})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4), gridspec_kw={"width_ratios": [1, 2.2]})
     modes = list(dict.fromkeys(frame["mode"]))
     missed = [100 * (1 - frame.loc[frame["mode"] == m, "first_query_saw_it"].mean()) for m in modes]
     left.bar(modes, missed, color=[MODE_COLOURS.get(m, "#7f7f7f") for m in modes])

@@ -1,4 +1,4 @@
-"""Notebook 07's entity, in five releases: an account whose every deposit is audited by an activity.
+"""Notebook 06's entity, in five releases: an account whose every deposit is audited by an activity.
 
 Entities stay open for months, so a deploy always meets open executions, and the new worker rebuilds each one
 by replaying its history with the NEW code. Every release below has the same workflow type ("AuditedAccount");

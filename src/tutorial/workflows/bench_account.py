@@ -1,4 +1,4 @@
-"""Workflows the benchmark (`tutorial.bench`, notebook 06) measures.
+"""Workflows the benchmark (`tutorial.bench`, notebook 07) measures.
 
 The same shapes as notebooks 01-03, kept minimal so the benchmark measures Temporal, not the lesson code:
 
