@@ -45,3 +45,31 @@ def client(run):
 def temporal_pids() -> set[int]:
     out = subprocess.run(["pgrep", "-x", "temporal"], capture_output=True, text=True).stdout
     return {int(p) for p in out.split()}
+
+
+@pytest.fixture(scope="session")
+def started_worker(run, client):
+    """started_worker(name, workflows, activities=(), **limits): a context manager giving a running
+    `WorkerController` on a fresh task queue, stopped at its end. For a test module's worker fixture:
+
+        @pytest.fixture(scope="module")
+        def worker(started_worker):
+            with started_worker("test-nb03", ua.WORKFLOWS, ua.ACTIVITIES) as w:
+                yield w
+    """
+    import contextlib
+
+    from tutorial.worker import WorkerController
+    from tutorial.workshop import unique
+
+    @contextlib.contextmanager
+    def started(name, workflows, activities=(), **limits):
+        w = WorkerController(client, task_queue=unique(name), workflows=list(workflows),
+                             activities=list(activities), **limits)
+        run(w.start())
+        try:
+            yield w
+        finally:
+            run(w.stop())
+
+    return started

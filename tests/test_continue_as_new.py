@@ -14,7 +14,6 @@ from tutorial import continue_as_new as can
 from tutorial import limits
 from tutorial.charts import continue_as_new as charts
 from tutorial.errors import WorkbookError
-from tutorial.worker import WorkerController
 from tutorial.workflows import long_lived_account as lla
 from tutorial.workflows.domain import Transaction
 from tutorial.workflows.long_lived_account import EntityStatus, SafeAccount
@@ -24,11 +23,9 @@ matplotlib.use("Agg")
 
 
 @pytest.fixture(scope="module")
-def worker(run, client):
-    w = WorkerController(client, task_queue=unique("test-nb05"), workflows=lla.WORKFLOWS, activities=lla.ACTIVITIES)
-    run(w.start())
-    yield w
-    run(w.stop())
+def worker(started_worker):
+    with started_worker("test-nb05", lla.WORKFLOWS, lla.ACTIVITIES) as w:
+        yield w
 
 
 def test_audit_counts_lost_and_duplicated_by_request_id():

@@ -9,7 +9,6 @@ import pytest
 
 from tutorial import entity_checks as ec
 from tutorial import entity_signals as es
-from tutorial.worker import WorkerController
 from tutorial.workflows import signal_account as sa
 from tutorial.workflows import signal_handlers as sh
 from tutorial.workflows.signal_account import AccountWithBadQueries, SignalAccount, payload
@@ -17,12 +16,9 @@ from tutorial.workshop import unique
 
 
 @pytest.fixture(scope="module")
-def worker(run, client):
-    w = WorkerController(client, task_queue=unique("test-nb02-checks"), workflows=[*sa.WORKFLOWS, *sh.WORKFLOWS],
-                         activities=[*sa.ACTIVITIES, *sh.ACTIVITIES])
-    run(w.start())
-    yield w
-    run(w.stop())
+def worker(started_worker):
+    with started_worker("test-nb02-checks", [*sa.WORKFLOWS, *sh.WORKFLOWS], [*sa.ACTIVITIES, *sh.ACTIVITIES]) as w:
+        yield w
 
 
 def open_account(run, client, worker, amount=10, **kw):

@@ -24,11 +24,9 @@ State = SignalAccount.state
 
 
 @pytest.fixture(scope="module")
-def worker(run, client):
-    w = WorkerController(client, task_queue=unique("test-nb02"), workflows=sa.WORKFLOWS, activities=sa.ACTIVITIES)
-    run(w.start())
-    yield w
-    run(w.stop())
+def worker(started_worker):
+    with started_worker("test-nb02", sa.WORKFLOWS, sa.ACTIVITIES) as w:
+        yield w
 
 
 def open_account(run, client, worker, amount=10, **kw):

@@ -14,7 +14,6 @@ from tutorial.charts import updates as update_charts
 from tutorial.polling import GaveUp
 from temporalio.client import WorkflowUpdateFailedError
 from tutorial.solutions.nb03_exercise import deposit_once
-from tutorial.worker import WorkerController
 from tutorial.workflows import update_account as ua
 from tutorial.workflows.domain import Transaction
 from tutorial.workflows.update_account import Transfer, UpdateAccount
@@ -24,11 +23,9 @@ matplotlib.use("Agg")
 
 
 @pytest.fixture(scope="module")
-def worker(run, client):
-    w = WorkerController(client, task_queue=unique("test-nb03"), workflows=ua.WORKFLOWS, activities=ua.ACTIVITIES)
-    run(w.start())
-    yield w
-    run(w.stop())
+def worker(started_worker):
+    with started_worker("test-nb03", ua.WORKFLOWS, ua.ACTIVITIES) as w:
+        yield w
 
 
 def new_account_id() -> str:

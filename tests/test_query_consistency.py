@@ -19,12 +19,9 @@ from tutorial.workshop import unique
 
 
 @pytest.fixture(scope="module")
-def worker(run, client):
-    w = WorkerController(client, task_queue=unique("test-nb02-qc"), workflows=[*sa.WORKFLOWS, *sh.WORKFLOWS],
-                         activities=sh.ACTIVITIES)
-    run(w.start())
-    yield w
-    run(w.stop())
+def worker(started_worker):
+    with started_worker("test-nb02-qc", [*sa.WORKFLOWS, *sh.WORKFLOWS], sh.ACTIVITIES) as w:
+        yield w
 
 
 def test_counterfactual_c11_a_synchronous_handler_is_never_seen_half_applied(run, client, worker):

@@ -12,19 +12,14 @@ from temporalio.workflow import UnfinishedUpdateHandlersWarning
 
 from tutorial import rollover_experiments as rx
 from tutorial.solutions import nb05_exercise
-from tutorial.worker import WorkerController
 from tutorial.workflows import long_lived_account as lla
 from tutorial.workflows.long_lived_account import LeakyAccount, SafeAccount
-from tutorial.workshop import unique
 
 
 @pytest.fixture(scope="module")
-def worker(run, client):
-    w = WorkerController(client, task_queue=unique("test-nb05-rx"), workflows=lla.WORKFLOWS,
-                         activities=lla.ACTIVITIES)
-    run(w.start())
-    yield w
-    run(w.stop())
+def worker(started_worker):
+    with started_worker("test-nb05-rx", lla.WORKFLOWS, lla.ACTIVITIES) as w:
+        yield w
 
 
 def test_counterfactual_c12_a_leaky_burst_loses_deposits_and_the_safe_one_loses_nothing(run, client, worker):

@@ -6,7 +6,6 @@ import pytest
 
 from tutorial import entity_signals as es
 from tutorial import signal_failures as sf
-from tutorial.worker import WorkerController
 from tutorial.workflows import signal_account as sa
 from tutorial.workflows import signal_handlers as sh
 from tutorial.workflows.signal_account import SignalAccount, payload
@@ -14,11 +13,9 @@ from tutorial.workshop import unique
 
 
 @pytest.fixture(scope="module")
-def worker(run, client):
-    w = WorkerController(client, task_queue=unique("test-nb02-fail"), workflows=[*sa.WORKFLOWS, *sh.WORKFLOWS])
-    run(w.start())
-    yield w
-    run(w.stop())
+def worker(started_worker):
+    with started_worker("test-nb02-fail", [*sa.WORKFLOWS, *sh.WORKFLOWS]) as w:
+        yield w
 
 
 def test_an_application_error_in_a_signal_handler_fails_the_workflow(run, client, worker):

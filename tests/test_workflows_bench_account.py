@@ -9,18 +9,14 @@ import uuid
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
-from tutorial.worker import WorkerController
 from tutorial.workflows import bench_account as ba
 from tutorial.workflows.bench_account import BenchAccount, DepositOnce
-from tutorial.workshop import unique
 
 
 @pytest.fixture(scope="module")
-def worker(run, client):
-    w = WorkerController(client, task_queue=unique("test-bench-wf"), workflows=ba.WORKFLOWS, activities=ba.ACTIVITIES)
-    run(w.start())
-    yield w
-    run(w.stop())
+def worker(started_worker):
+    with started_worker("test-bench-wf", ba.WORKFLOWS, ba.ACTIVITIES) as w:
+        yield w
 
 
 def new_id(kind: str) -> str:

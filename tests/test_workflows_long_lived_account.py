@@ -21,7 +21,6 @@ from temporalio.workflow import UnfinishedUpdateHandlersWarning
 from tutorial import continue_as_new as can
 from tutorial import rollover_experiments as rx
 from tutorial import limits
-from tutorial.worker import WorkerController
 from tutorial.workflows import long_lived_account as lla
 from tutorial.workflows.domain import Transaction
 from tutorial.workflows.long_lived_account import HistoryGrower, LeakyAccount, SafeAccount, ThresholdOnlyAccount
@@ -29,12 +28,9 @@ from tutorial.workshop import unique
 
 
 @pytest.fixture(scope="module")
-def worker(run, client):
-    w = WorkerController(client, task_queue=unique("test-nb05-wf"), workflows=lla.WORKFLOWS,
-                         activities=lla.ACTIVITIES)
-    run(w.start())
-    yield w
-    run(w.stop())
+def worker(started_worker):
+    with started_worker("test-nb05-wf", lla.WORKFLOWS, lla.ACTIVITIES) as w:
+        yield w
 
 
 def start(run, client, worker, entity, **handover):

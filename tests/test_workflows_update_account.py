@@ -27,11 +27,9 @@ from tutorial.workshop import unique
 
 
 @pytest.fixture(scope="module")
-def worker(run, client):
-    w = WorkerController(client, task_queue=unique("test-nb03-wf"), workflows=ua.WORKFLOWS, activities=ua.ACTIVITIES)
-    run(w.start())
-    yield w
-    run(w.stop())
+def worker(started_worker):
+    with started_worker("test-nb03-wf", ua.WORKFLOWS, ua.ACTIVITIES) as w:
+        yield w
 
 
 def new_account_id() -> str:
