@@ -22,6 +22,7 @@ from datetime import timedelta
 
 from temporalio.client import Client
 
+from . import connection
 from .worker import WorkerController
 
 
@@ -34,7 +35,7 @@ def load(spec: str) -> list:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tutorial.remote_worker", description=__doc__.splitlines()[0])
-    p.add_argument("--address", required=True)
+    p.add_argument("--address", help="default: the SDK's environment configuration (TEMPORAL_ADDRESS, profiles...)")
     p.add_argument("--namespace", default="default")
     p.add_argument("--task-queue", required=True)
     p.add_argument("--workflows", action="append", default=[], help="module:NAME of a workflow class or list")
@@ -50,7 +51,13 @@ def say(kind: str, value) -> None:
 
 async def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    client = await Client.connect(args.address, namespace=args.namespace)
+    if args.address:
+        client = await Client.connect(args.address, namespace=args.namespace)
+    else:
+        target = connection.configured()
+        if target is None:
+            raise SystemExit("remote_worker: no --address and no Temporal server configured (TEMPORAL_ADDRESS)")
+        client = await Client.connect(target.address, namespace=target.namespace, **target.connect_args)
     extra = {}
     if args.sticky_timeout is not None:
         extra["sticky_queue_schedule_to_start_timeout"] = timedelta(seconds=args.sticky_timeout)

@@ -18,17 +18,16 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from temporalio.client import Client
 
-from . import metrics
+from . import connection, metrics
 from .errors import WorkbookError
 from .workshop import learner, state_dir
 
 ADDRESS_ENV = "TEMPORAL_ADDRESS"
-NAMESPACE_ENV = "TEMPORAL_NAMESPACE"
 UI_URL_ENV = "TEMPORAL_UI_URL"
 CONNECT_TIMEOUT_S = 5.0
 START_TIMEOUT_S = 30.0
@@ -45,9 +44,11 @@ class ServerInfo:
     pid: int | None = None
     log_path: Path | None = None
     db_file: Path | None = None
+    connect_args: dict = field(default_factory=dict, compare=False, repr=False)  # tls, api_key: never printed
+    how: str = "plain"
 
     def status_line(self) -> str:
-        where = f"embedded dev server (pid {self.pid})" if self.embedded else "external server"
+        where = f"embedded dev server (pid {self.pid})" if self.embedded else f"external server ({self.how})"
         ui = self.ui_url or "no Web UI known (set TEMPORAL_UI_URL)"
         return (
             f"Temporal ready: {where} at {self.address}, namespace '{self.namespace}', "
@@ -210,14 +211,6 @@ def _stop_owned() -> None:
 atexit.register(_stop_owned)
 
 
-def external_address() -> str | None:
-    return os.environ.get(ADDRESS_ENV) or None
-
-
-def namespace() -> str:
-    return os.environ.get(NAMESPACE_ENV) or "default"
-
-
 async def start_server(*, db_file: str | Path | None = None, port: int | None = None) -> ServerInfo:
     """Start the embedded dev server, or reuse the one already running in this kernel."""
     global _server
@@ -242,22 +235,22 @@ def stop_server() -> None:
     _clients.clear()
 
 
-async def _connect_client(address: str, ns: str, *, wait_healthy: bool = False) -> Client:
+async def _connect_client(address: str, ns: str, *, wait_healthy: bool = False, **connect_args) -> Client:
     """Connect; a server we just started may say "not healthy yet" for a moment, so then we retry."""
     deadline = time.monotonic() + START_TIMEOUT_S
     while True:
         try:
-            return await _connect_once(address, ns)
+            return await _connect_once(address, ns, **connect_args)
         except WorkbookError as err:
             if not (wait_healthy and "not healthy" in str(err) and time.monotonic() < deadline):
                 raise
             await asyncio.sleep(0.1)
 
 
-async def _connect_once(address: str, ns: str) -> Client:
+async def _connect_once(address: str, ns: str, **connect_args) -> Client:
     try:
         return await asyncio.wait_for(
-            Client.connect(address, namespace=ns, runtime=metrics.runtime()), CONNECT_TIMEOUT_S
+            Client.connect(address, namespace=ns, runtime=metrics.runtime(), **connect_args), CONNECT_TIMEOUT_S
         )
     except asyncio.TimeoutError:
         raise WorkbookError(
@@ -275,18 +268,20 @@ async def _connect_once(address: str, ns: str) -> Client:
 
 
 async def connect(*, db_file: str | Path | None = None, quiet: bool = False) -> Client:
-    """A connected client: to TEMPORAL_ADDRESS if set, otherwise to the embedded dev server (started once)."""
+    """A connected client: to the server the SDK's environment configuration names (`tutorial.connection`:
+    TEMPORAL_ADDRESS, API key, TLS, profiles), otherwise to the embedded dev server (started once)."""
     global _info
     loop_id = id(asyncio.get_running_loop())
-    address = external_address()
-    if address:
-        info = ServerInfo(address=address, namespace=namespace(), ui_url=os.environ.get(UI_URL_ENV), embedded=False)
+    target = connection.configured()
+    if target:
+        info = ServerInfo(address=target.address, namespace=target.namespace, ui_url=os.environ.get(UI_URL_ENV),
+                          embedded=False, connect_args=target.connect_args, how=target.how)
     else:
         info = await start_server(db_file=db_file)
     key = (loop_id, info.address, info.namespace)
     client = _clients.get(key)
     if client is None:
-        client = await _connect_client(info.address, info.namespace, wait_healthy=info.embedded)
+        client = await _connect_client(info.address, info.namespace, wait_healthy=info.embedded, **info.connect_args)
         _clients[key] = client
     _info = info
     if not quiet:
@@ -296,7 +291,7 @@ async def connect(*, db_file: str | Path | None = None, quiet: bool = False) -> 
 
 async def connect_to(info: ServerInfo) -> Client:
     """A client for a server other than this kernel's current one (say, one started with lowered limits)."""
-    return await _connect_client(info.address, info.namespace, wait_healthy=info.embedded)
+    return await _connect_client(info.address, info.namespace, wait_healthy=info.embedded, **info.connect_args)
 
 
 def server_info() -> ServerInfo:

@@ -77,8 +77,9 @@ class WorkerProcess:
         if self.running:
             return self
         info = server_info()
-        args = [sys.executable, "-m", "tutorial.remote_worker", "--address", info.address,
-                "--namespace", info.namespace, "--task-queue", self.task_queue]
+        args = [sys.executable, "-m", "tutorial.remote_worker", "--task-queue", self.task_queue]
+        if info.embedded:  # an external server: the child reads the same environment configuration itself
+            args += ["--address", info.address, "--namespace", info.namespace]
         args += [a for spec in self.workflows for a in ("--workflows", spec)]
         args += [a for spec in self.activities for a in ("--activities", spec)]
         if self.sticky_timeout_s is not None:
