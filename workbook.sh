@@ -56,6 +56,15 @@ need_chromium() {  # the browser test drives Debian's chromium; never a download
   fi
 }
 
+need_nginx() {  # the secured-endpoint tests put Debian's nginx (TLS, gRPC) in front of the dev server
+  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] && return 0
+  echo "Installing Debian's nginx for the secured-endpoint tests ..."
+  if ! apt_install nginx-light; then
+    echo "Could not install Debian's nginx: the secured-endpoint tests will be skipped." >&2
+    [ -z "${CI:-}" ] || { echo "In CI the secured-endpoint tests must run: failing." >&2; exit 1; }
+  fi
+}
+
 case "${1:-}" in
   lab)
     setup
@@ -65,6 +74,7 @@ case "${1:-}" in
   test)
     setup "[test]"
     need_chromium
+    need_nginx
     exec "$PY" -m pytest -n "$WORKERS" --dist loadgroup --durations=15 "${@:2}"
     ;;
   quick)  # loadfile: nbval's cells of one notebook stay on one worker, in order

@@ -12,6 +12,7 @@ import asyncio
 import atexit
 import ctypes
 import os
+import re
 import shutil
 import signal
 import socket
@@ -264,7 +265,20 @@ async def _connect_once(address: str, ns: str, **connect_args) -> Client:
                 f"Nothing is listening at {address} (connection refused). Is the server running? "
                 f"To use the embedded dev server instead, unset {ADDRESS_ENV}."
             ) from None
-        raise WorkbookError(f"Could not connect to Temporal at {address}: {text.splitlines()[0][:160]}") from None
+        first = text.splitlines()[0]
+        detail = re.search(r'message: "([^"]*)"', first)
+        if "Unauthenticated" in first or "PermissionDenied" in first:
+            raise WorkbookError(f"The server at {address} refused the credentials"
+                                f"{' (' + detail.group(1) + ')' if detail else ''}: check the API key (TEMPORAL_API_KEY) or "
+                                "the client certificate (TEMPORAL_TLS_CLIENT_CERT_PATH and _KEY_PATH), or the "
+                                "profile's.") from None
+        if "UnknownIssuer" in first or "certificate" in first.lower():
+            raise WorkbookError(f"The TLS certificate of {address} is not trusted ({first[-120:]}): check "
+                                "TEMPORAL_TLS_SERVER_CA_CERT_PATH (or the profile's server_ca_cert_path).") from None
+        if "tls" in first.lower() or "handshake" in first.lower() or "transport error" in first.lower():
+            raise WorkbookError(f"The TLS connection to {address} failed ({first[-120:]}): does it need a client "
+                                "certificate (TEMPORAL_TLS_CLIENT_CERT_PATH and _KEY_PATH), or TLS at all?") from None
+        raise WorkbookError(f"Could not connect to Temporal at {address}: {first[:160]}") from None
 
 
 async def connect(*, db_file: str | Path | None = None, quiet: bool = False) -> Client:
