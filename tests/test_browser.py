@@ -150,17 +150,18 @@ def test_notebook_in_jupyterlab(lab, browser, name):
                 has_text=re.compile(rf"^\s*{re.escape(label)}\s*$")).last  # the newest, live copy
             button.scroll_into_view_if_needed()
             area = button.locator("xpath=ancestor::div[contains(@class,'widget-vbox')][1]")
-            # mark the answers already shown (by a cell), so only the answer to this click counts
-            area.evaluate("el => el.querySelectorAll('.jp-OutputArea-output').forEach(o => o.dataset.stale = '1')")
+            # the answer a cell left there (the click's answer replaces it: the "(NN ms)" in it differs)
+            before = area.evaluate("el => { const o = el.querySelectorAll('.jp-OutputArea-output');"
+                                   " return o.length ? o[o.length - 1].innerText : ''; }")
             button.click()
             clicked = time.monotonic()
             try:
                 page.wait_for_function(
-                    "([el, text, marks]) => { const outs = el.querySelectorAll('.jp-OutputArea-output');"
-                    " const node = outs.length ? outs[outs.length - 1] : null;"
-                    " if (!node || node.dataset.stale) return false; const last = node.innerText;"
-                    " return last.includes(text) || marks.some(m => last.includes(m)); }",
-                    arg=[area.element_handle(), expected, list(FAILED_MARKS)], timeout=120_000)
+                    "([el, text, marks, before]) => { const outs = el.querySelectorAll('.jp-OutputArea-output');"
+                    " const busy = el.querySelector('button.jupyter-button')?.disabled;"
+                    " const last = outs.length ? outs[outs.length - 1].innerText : '';"
+                    " return !busy && last !== before && (last.includes(text) || marks.some(m => last.includes(m))); }",
+                    arg=[area.element_handle(), expected, list(FAILED_MARKS), before], timeout=300_000)
                 answer = area.locator(".jp-OutputArea-output").last.inner_text()
                 assert expected in answer and not any(m in answer for m in FAILED_MARKS), answer
             except Exception:

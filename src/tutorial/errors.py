@@ -86,4 +86,7 @@ def explain(err: BaseException) -> str:
         return str(err)
     if isinstance(err, (TypeError, KeyError)):
         return f"{type(err).__name__}: {err}"
-    return f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}"
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[-1] != lines[0]:  # the core's errors say the cause last ("Caused by: ...")
+        return f"{type(err).__name__}: {lines[0][:120]} ({lines[-1][:160]})"
+    return f"{type(err).__name__}: {lines[0][:200] if lines else ''}"

@@ -56,7 +56,8 @@ def _format(value: Any) -> str:
 
 def plain(markup: str) -> str:
     """The text of a line of markup, for the plain-text copy (tests, logs, the after-Run-All check)."""
-    return html.unescape(re.sub(r"<[^>]+>", "", markup.replace("<br>", "\n")))
+    text = re.sub(r"<style.*?</style>", "", markup.replace("<br>", "\n"), flags=re.S)
+    return html.unescape(re.sub(r"<[^>]+>", "", text))
 
 
 LOOKS = {"ok": ("#1b5e20", "✔"), "caution": ("#8a5a00", "⚠"), "error": ("#b00020", "✖"), "ready": ("#555555", "·")}

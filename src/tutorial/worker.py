@@ -27,6 +27,7 @@ from temporalio.worker import (
 )
 
 from . import metrics
+from .errors import WorkbookError, explain
 from .workshop import scoped
 
 _controllers: list["WorkerController"] = []
@@ -107,6 +108,7 @@ class WorkerController:
         self.last_error: str | None = None
         self.loads: list[WorkflowLoad] = []
         self.watchers: list[Callable[[], None]] = []  # called after every start and stop (a panel's status line)
+        self._shutting_down: asyncio.Future | None = None  # a shutdown that outlived stop()'s time limit
         _controllers.append(self)
 
     @property
@@ -136,19 +138,35 @@ class WorkerController:
         """Start polling; does nothing if already running."""
         if self.running:
             return self
+        if self._shutting_down is not None and not self._shutting_down.done():
+            # the last stop gave up waiting: the core still holds that worker, so a new one could not be made
+            try:
+                await asyncio.wait_for(asyncio.shield(self._shutting_down), STOP_TIMEOUT_S)
+            except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - we try to start anyway, and say so if it fails
+                pass
         s = self.settings
         if s.activities and self._executor is None:
             self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=s.max_concurrent_activities or 32)
         self.starts += 1
         extra = dict(s.extra)
         interceptors = [_CacheObserver(self), *extra.pop("interceptors", [])]
-        self.worker = Worker(
-            self.client, identity=self.identity, task_queue=s.task_queue, workflows=s.workflows, activities=s.activities,
-            activity_executor=self._executor, max_cached_workflows=s.max_cached_workflows,
-            max_concurrent_workflow_tasks=s.max_concurrent_workflow_tasks,
-            max_concurrent_activities=s.max_concurrent_activities,
-            interceptors=interceptors, **extra,
-        )
+        for attempt in range(1, 4):
+            try:
+                self.worker = Worker(
+                    self.client, identity=self.identity, task_queue=s.task_queue, workflows=s.workflows,
+                    activities=s.activities, activity_executor=self._executor,
+                    max_cached_workflows=s.max_cached_workflows,
+                    max_concurrent_workflow_tasks=s.max_concurrent_workflow_tasks,
+                    max_concurrent_activities=s.max_concurrent_activities,
+                    interceptors=interceptors, **extra,
+                )
+                break
+            except RuntimeError as err:  # the core refused: seen while an earlier worker was still shutting down
+                if attempt == 3:
+                    self.last_error = str(err).splitlines()[0][:200]
+                    raise WorkbookError(f"The worker could not start ({explain(err)}); the previous one may still be "
+                                        "shutting down: wait a few seconds and click Start worker again.") from None
+                await asyncio.sleep(1.0 * attempt)
         self.last_error = None
         self._task = asyncio.create_task(self.worker.run(), name=f"worker {s.task_queue}")
         self._task.add_done_callback(self._on_done)
@@ -175,8 +193,9 @@ class WorkerController:
         would hang the cell, so after `timeout` seconds the worker's task is cancelled instead.
         """
         if self.worker is not None and self.running:
+            self._shutting_down = asyncio.ensure_future(self.worker.shutdown())
             try:
-                await asyncio.wait_for(asyncio.shield(self.worker.shutdown()), timeout)
+                await asyncio.wait_for(asyncio.shield(self._shutting_down), timeout)
             except asyncio.TimeoutError:
                 self.last_error = f"did not shut down within {timeout:g} s; stopped it"
                 if self._task is not None:
