@@ -4,11 +4,11 @@ progress, and no entity left running."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 
 import pytest
 
+from tutorial import polling
 from tutorial import bench
 from tutorial.bench.measure import OVERLOAD_SLOTS
 
@@ -66,9 +66,8 @@ def test_a_run_leaves_no_entity_running(run, client, measured):
     async def still_running() -> list[str]:
         return [w.id async for w in client.list_workflows("ExecutionStatus='Running'") if "-bench-" in w.id]
 
-    for _ in range(50):  # the list is eventually consistent: give it a few seconds
-        left = run(still_running())
-        if not left:
-            break
-        run(asyncio.sleep(0.2))
-    assert left == [], left[:5]
+    try:  # the list is eventually consistent: give it a few seconds
+        run(polling.until(still_running, lambda left: left == [], timeout=10))
+    except polling.GaveUp as err:
+        left = err.last
+        raise AssertionError(left[:5]) from None
