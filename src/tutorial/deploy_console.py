@@ -34,20 +34,21 @@ class DeployConsole:
         self.account = readiness.Reopening(account, self._open_account, prefix="nb06-console", what="account")
         self.view = ipw.HTML("<i>press Refresh view</i>")
         need_a = [readiness.running_worker(worker)]
-        self.buttons = {
-            "Start worker B": widgets.ActionButton("Start worker B", self._start_b, button_style="success"),
-            "Kill worker B": widgets.ActionButton("Kill worker B", self._kill_b, button_style="danger"),
-            "Stop worker B": widgets.ActionButton("Stop worker B", self._stop_b, button_style="warning"),
-            "Send a deposit": widgets.ActionButton("Send a deposit", self._deposit, needs=need_a, timeout=60),
-            "Deploy v2": widgets.ActionButton("Deploy v2", lambda: self._deploy("v2"), needs=need_a),
-            "Roll back to v1": widgets.ActionButton("Roll back to v1", lambda: self._deploy("v1"), needs=need_a),
-            "Deploy v3 (patched)": widgets.ActionButton("Deploy v3 (patched)", lambda: self._deploy("v3"), needs=need_a),
-            "Reset stuck accounts": widgets.ActionButton("Reset stuck accounts", self._reset, needs=need_a, timeout=60),
-            "Refresh view": widgets.ActionButton("Refresh view", self._refresh, button_style="info"),
-        }
+        self.messages = ipw.Output(layout=ipw.Layout(width="100%"))  # one answer line for every button
+        kinds = {"Start worker B": ("success", self._start_b, ()), "Kill worker B": ("danger", self._kill_b, ()),
+                 "Stop worker B": ("warning", self._stop_b, ()), "Send a deposit": ("primary", self._deposit, need_a),
+                 "Refresh view": ("info", self._refresh, ()),
+                 "Deploy v2": ("primary", lambda: self._deploy("v2"), need_a),
+                 "Roll back to v1": ("primary", lambda: self._deploy("v1"), need_a),
+                 "Deploy v3 (patched)": ("primary", lambda: self._deploy("v3"), need_a),
+                 "Reset stuck accounts": ("primary", self._reset, need_a)}
+        self.buttons = {label: widgets.ActionButton(label, action, button_style=style, needs=needs, timeout=60,
+                                                    output=self.messages)
+                        for label, (style, action, needs) in kinds.items()}
         rows = [["Start worker B", "Kill worker B", "Stop worker B"], ["Send a deposit", "Refresh view"],
                 ["Deploy v2", "Roll back to v1", "Deploy v3 (patched)", "Reset stuck accounts"]]
-        self.widget = ipw.VBox([ipw.HBox([self.buttons[n].widget for n in row]) for row in rows] + [self.view])
+        self.widget = ipw.VBox([ipw.HBox([self.buttons[n].button for n in row]) for row in rows]
+                               + [self.messages, self.view])
 
     def _ipython_display_(self) -> None:
         display(self.widget)
