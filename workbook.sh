@@ -5,6 +5,7 @@
 #                        every notebook twice in one kernel, the browser test
 #   ./workbook.sh quick  set up, then module tests and every notebook under nbval (no browser): for contributors
 #   ./workbook.sh check  set up, then run the workshop setup check
+#   ./workbook.sh serve  set up, then start the instructor's shared dev server for a room (--help)
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV=${WORKBOOK_VENV:-.venv}
@@ -82,12 +83,16 @@ case "${1:-}" in
     exec "$PY" -m pytest -n "$QUICK_WORKERS" --dist loadfile -m "not full" --nbval-lax --nbval-cell-timeout=300 \
       --durations=10 "${@:2}"
     ;;
+  serve)  # the instructor's shared dev server for a room (no Docker): see --help
+    setup
+    exec "$PY" -m tutorial.serve "${@:2}"
+    ;;
   check)
     setup
     exec "$PY" -m tutorial.setup_check "${@:2}"
     ;;
   *)
-    echo "usage: ./workbook.sh lab | test | quick | check" >&2
+    echo "usage: ./workbook.sh lab | test | quick | check | serve" >&2
     exit 2
     ;;
 esac

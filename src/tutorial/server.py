@@ -96,8 +96,10 @@ class EmbeddedServer:
     """A `temporal server start-dev` process owned by this Python process."""
 
     def __init__(self, *, port: int | None = None, ui_port: int | None = None, db_file: str | Path | None = None,
-                 dynamic_config: dict[str, int | float | bool | str] | None = None):
-        """`dynamic_config`: server settings to change, e.g. {"history.maxTotalUpdates": 5} to show a limit live."""
+                 dynamic_config: dict[str, int | float | bool | str] | None = None, ip: str = "127.0.0.1"):
+        """`dynamic_config`: server settings to change, e.g. {"history.maxTotalUpdates": 5} to show a limit live.
+        `ip`: the address to listen on (an instructor's shared server: the room's network)."""
+        self.ip = ip
         self.requested_port = port
         self.dynamic_config = dict(dynamic_config or {})
         self.requested_ui_port = ui_port
@@ -112,11 +114,16 @@ class EmbeddedServer:
         return self.process is not None and self.process.poll() is None
 
     @property
+    def local_host(self) -> str:
+        """Where this machine reaches it (a server listening on every address is reached on loopback)."""
+        return "127.0.0.1" if self.ip in ("0.0.0.0", "::") else self.ip
+
+    @property
     def info(self) -> ServerInfo:
         return ServerInfo(
-            address=f"127.0.0.1:{self.port}",
+            address=f"{self.local_host}:{self.port}",
             namespace="default",
-            ui_url=f"http://127.0.0.1:{self.ui_port}",
+            ui_url=f"http://{self.local_host}:{self.ui_port}",
             embedded=True,
             pid=self.process.pid if self.process else None,
             log_path=self.log_path,
@@ -144,7 +151,7 @@ class EmbeddedServer:
             self._pick_ports()
             args = [
                 binary, "server", "start-dev",
-                "--ip", "127.0.0.1",
+                "--ip", self.ip,
                 "--port", str(self.port),
                 "--ui-port", str(self.ui_port),
                 "--log-level", "warn",
@@ -173,7 +180,7 @@ class EmbeddedServer:
         while time.monotonic() < deadline:
             if self.process is None or self.process.poll() is not None:
                 return False
-            if port_in_use(self.port):
+            if port_in_use(self.port, self.local_host):
                 return True
             await asyncio.sleep(0.05)
         return False

@@ -1,0 +1,99 @@
+"""The instructor's shared server, without Docker: `./workbook.sh serve` (or `python -m tutorial.serve`).
+
+One persistent dev server (its SQLite file in the state folder, so a restart keeps the room's workflows) with
+its Web UI, listening on the address the instructor chooses, and the exact lines to tell the room. It runs
+until Ctrl-C. The compose cluster (`docker-compose.yml`) stays the choice for bigger rooms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import sys
+
+from .errors import WorkbookError
+from .server import EmbeddedServer, connect_to
+from .workshop import state_dir
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="./workbook.sh serve", description=__doc__.splitlines()[0])
+    p.add_argument("--ip", default="0.0.0.0", help="address to listen on (default: every address of this machine)")
+    p.add_argument("--port", type=int, default=7233, help="the frontend's port (default 7233)")
+    p.add_argument("--ui-port", type=int, default=8233, help="the Web UI's port (default 8233)")
+    p.add_argument("--advertise", default=None,
+                   help="the host name or address learners use (default: this machine's address)")
+    return p
+
+
+def check_can_bind(ip: str, port: int) -> None:
+    """One line if `ip:port` cannot be listened on (an address of another machine, a port in use)."""
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((ip, port))
+        except OSError as err:
+            raise WorkbookError(f"Cannot listen on {ip}:{port}: {err.strerror}. Choose another --ip (an address of "
+                                "this machine, or 0.0.0.0) or another port.") from None
+
+
+def advertised(ip: str, given: str | None) -> str:
+    if given:
+        return given
+    if ip not in ("0.0.0.0", "::"):
+        return ip
+    try:
+        return socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return "127.0.0.1"
+
+
+def room_lines(host: str, port: int, ui_port: int) -> list[str]:
+    """What the instructor tells the room (each learner then runs the setup check)."""
+    return [f"export TEMPORAL_ADDRESS={host}:{port}",
+            f"export TEMPORAL_UI_URL=http://{host}:{ui_port}",
+            "export WORKBOOK_LEARNER=<a short name of your own>",
+            "./workbook.sh check   # then ./workbook.sh lab"]
+
+
+async def serve(args: argparse.Namespace) -> None:
+    for port in (args.port, args.ui_port):
+        check_can_bind(args.ip, port)
+    server = EmbeddedServer(port=args.port, ui_port=args.ui_port, ip=args.ip,
+                            db_file=state_dir() / "shared-server.sqlite")
+    info = await server.start()
+    if (server.port, server.ui_port) != (args.port, args.ui_port):
+        server.stop()
+        raise WorkbookError(f"Port {args.port} or {args.ui_port} was taken while the server started: run again.")
+    await connect_to(info)  # healthy, not only listening: the room may connect the moment it is told
+    host = advertised(args.ip, args.advertise)
+    print(f"Shared Temporal dev server (pid {info.pid}) listening on {args.ip}:{args.port}, Web UI on port "
+          f"{args.ui_port}; workflows kept in {server.db_file}.", flush=True)
+    print("Tell the room:", flush=True)
+    for line in room_lines(host, args.port, args.ui_port):
+        print(f"    {line}", flush=True)
+    print("Ctrl-C stops it.", flush=True)
+    try:
+        while server.running:
+            await asyncio.sleep(1)
+        raise WorkbookError(f"The server stopped by itself; its log: {server.log_path}")
+    finally:
+        server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        asyncio.run(serve(args))
+    except WorkbookError as err:
+        print(f"serve: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
