@@ -24,3 +24,13 @@ def test_unique_names_differ_between_calls(monkeypatch):
 def test_empty_or_symbol_only_learner_falls_back(monkeypatch):
     monkeypatch.setenv("WORKBOOK_LEARNER", "!!!")
     assert workshop.learner() == "learner"
+
+
+def test_on_jupyterhub_the_hub_user_is_the_learner_unless_one_is_set(monkeypatch):
+    from tutorial import workshop
+
+    monkeypatch.delenv("WORKBOOK_LEARNER", raising=False)
+    monkeypatch.setenv("JUPYTERHUB_USER", "Ada.Lovelace")
+    assert workshop.learner() == "ada-lovelace"
+    monkeypatch.setenv("WORKBOOK_LEARNER", "instructor")
+    assert workshop.learner() == "instructor"

@@ -15,12 +15,14 @@ import uuid
 from pathlib import Path
 
 LEARNER_ENV = "WORKBOOK_LEARNER"
+HUB_USER_ENV = "JUPYTERHUB_USER"  # set by JupyterHub in every user's server: the learner's name by default
 STATE_DIR_ENV = "WORKBOOK_STATE_DIR"
 
 
 def learner() -> str:
-    """The learner prefix: lower-case letters, digits and dashes, never empty."""
-    raw = os.environ.get(LEARNER_ENV) or _user_name()
+    """The learner prefix: lower-case letters, digits and dashes, never empty. WORKBOOK_LEARNER, else the
+    JupyterHub user, else the login name."""
+    raw = os.environ.get(LEARNER_ENV) or os.environ.get(HUB_USER_ENV) or _user_name()
     cleaned = re.sub(r"[^a-z0-9-]+", "-", raw.lower()).strip("-")
     return cleaned[:32] or "learner"
 
