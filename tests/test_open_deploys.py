@@ -111,3 +111,11 @@ def test_bad_input_gets_one_line(run, client, worker):
         run(od.deploy(worker, "v2"))
     run(worker.start())
     run(od.close_all([handle]))
+
+
+def test_a_query_refused_while_the_task_fails_means_not_yet():
+    from temporalio.service import RPCError, RPCStatusCode
+
+    refused = RPCError("Unable to query workflow due to Workflow Task in failed state.", RPCStatusCode.FAILED_PRECONDITION, b"")
+    assert od.task_still_failing(refused)
+    assert not od.task_still_failing(RPCError("workflow not found", RPCStatusCode.NOT_FOUND, b""))

@@ -42,8 +42,15 @@ async def state(handle: WorkflowHandle) -> dict:
 async def settled(handle: WorkflowHandle, balance: int, *, timeout: float = 30.0) -> dict:
     """Wait until the account shows `balance` with nothing pending (every deposit audited)."""
     seen = await polling.until(lambda: state(handle), lambda s: s["balance"] == balance and not s["pending"],
-                               timeout=timeout, gave_up=f"{handle.id} did not reach balance {balance}")
+                               timeout=timeout, gave_up=f"{handle.id} did not reach balance {balance}",
+                               retry_if=task_still_failing)
     return seen.value
+
+
+def task_still_failing(err: BaseException) -> bool:
+    """A query to a workflow whose task failed is refused until a worker completes a task again (after a roll
+    back, the server's next retry): "not yet", not an error."""
+    return isinstance(err, RPCError) and "failed state" in err.message
 
 
 async def settled_or_stuck(handle: WorkflowHandle, balance: int, *, timeout: float = 30.0
