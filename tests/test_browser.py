@@ -155,20 +155,24 @@ def test_notebook_in_jupyterlab(lab, browser, name):
                                    " return o.length ? o[o.length - 1].innerText : ''; }")
             button.click()
             clicked = time.monotonic()
-            try:
+            try:  # found again on every poll: the page may re-render the widget while the action runs
                 page.wait_for_function(
-                    "([el, text, marks, before]) => { const outs = el.querySelectorAll('.jp-OutputArea-output');"
-                    " const busy = el.querySelector('button.jupyter-button')?.disabled;"
+                    "([label, text, marks, before]) => {"
+                    " const b = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) button.jupyter-button')]"
+                    "   .filter(x => x.innerText.replace(' …', '').trim() === label).pop();"
+                    " if (!b || b.disabled) return false;"
+                    " const outs = b.closest('.widget-vbox').querySelectorAll('.jp-OutputArea-output');"
                     " const last = outs.length ? outs[outs.length - 1].innerText : '';"
-                    " return !busy && last !== before && (last.includes(text) || marks.some(m => last.includes(m))); }",
-                    arg=[area.element_handle(), expected, list(FAILED_MARKS), before], timeout=300_000)
+                    " return last !== before && (last.includes(text) || marks.some(m => last.includes(m))); }",
+                    arg=[label, expected, list(FAILED_MARKS), before], timeout=300_000)
                 answer = area.locator(".jp-OutputArea-output").last.inner_text()
                 assert expected in answer and not any(m in answer for m in FAILED_MARKS), answer
-            except Exception:
+            except Exception as err:
                 SHOTS.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(SHOTS / f"{Path(name).stem}-FAILED.png"))
-                raise AssertionError(f"{name}: after Run All, clicking {label!r} did not answer with {expected!r}; "
-                                     f"it showed: {area.inner_text()[:500]!r}") from None
+                raise AssertionError(f"{name}: after Run All, clicking {label!r} did not answer with {expected!r} "
+                                     f"({type(err).__name__}: {str(err).splitlines()[0][:200]} after "
+                                     f"{time.monotonic() - clicked:.0f} s); it showed: {area.inner_text()[:500]!r}") from None
             print(f"  after Run All, {label!r} answered {expected!r} in {time.monotonic() - clicked:.2f} s")
             SHOTS.mkdir(parents=True, exist_ok=True)  # what a learner sees right after the click
             page.screenshot(path=str(SHOTS / f"{Path(name).stem}-{slug(label)}.png"), full_page=False)
