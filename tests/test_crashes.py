@@ -19,6 +19,7 @@ def test_a_killed_worker_stalls_the_next_update_for_the_sticky_timeout(losses):
     assert kill.cached_on_b, "B held the entity before it died"
     assert crashes.stall_matches_the_timeout(kill), kill.line()
     assert kill.picked_up_by == kill.survivor and kill.survivor_replays == 1 and kill.state_intact, kill
+    assert 0 < kill.survivor_task_ms < kill.stall_s * 1000, "the replay is part of the stall, not most of it"
 
 
 def test_a_graceful_stop_hands_the_task_over_at_once(losses):

@@ -43,6 +43,7 @@ class WorkerLoss:
     picked_up_by: str  # the identity in the WorkflowTaskStarted that ran the update
     survivor: str  # worker A's identity
     survivor_replays: int  # how many times A replayed the entity's history
+    survivor_task_ms: float  # the task A ran for the update, replay included (server timestamps)
     balance: int  # the balance the update returned
     expected_balance: int
 
@@ -58,10 +59,11 @@ class WorkerLoss:
                 f"{self.balance} (expected {self.expected_balance})")
 
 
-async def after_the_update(handle: WorkflowHandle, since_event: int) -> tuple[bool, str]:
-    """From the history after event `since_event`: did a workflow task time out on schedule-to-start, and who
-    started the task that ran the update?"""
-    timed_out, started_by = False, ""
+async def after_the_update(handle: WorkflowHandle, since_event: int) -> tuple[bool, str, float]:
+    """From the history after event `since_event`: did a workflow task time out on schedule-to-start, who
+    started the task that ran the update, and how long that task took on its worker (replay included), in ms
+    (WorkflowTaskStarted to WorkflowTaskCompleted, the server's clock)?"""
+    timed_out, started_by, started_at, task_ms = False, "", None, 0.0
     async for event in handle.fetch_history_events():
         if event.event_id <= since_event:
             continue
@@ -70,7 +72,10 @@ async def after_the_update(handle: WorkflowHandle, since_event: int) -> tuple[bo
             timed_out = timed_out or kind == TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START
         if event.HasField("workflow_task_started_event_attributes") and not started_by:
             started_by = event.workflow_task_started_event_attributes.identity
-    return timed_out, started_by
+            started_at = event.event_time.ToDatetime()
+        if event.HasField("workflow_task_completed_event_attributes") and started_at is not None and not task_ms:
+            task_ms = (event.event_time.ToDatetime() - started_at).total_seconds() * 1000
+    return timed_out, started_by, task_ms
 
 
 async def lose_worker(client: Client, how: str, *, sticky_timeout_s: float = 2.0,
@@ -102,10 +107,11 @@ async def lose_worker(client: Client, how: str, *, sticky_timeout_s: float = 2.0
         started = time.perf_counter()
         balance = await handle.execute_update(UpdateAccount.deposit, 1)
         stall_s = time.perf_counter() - started
-        timed_out, picked_up_by = await after_the_update(handle, since)
+        timed_out, picked_up_by, task_ms = await after_the_update(handle, since)
         result = WorkerLoss(how=how, sticky_timeout_s=sticky_timeout_s, stall_s=stall_s, normal_s=normal_s,
                             cached_on_b=cached_on_b, timed_out_on_sticky=timed_out, picked_up_by=picked_up_by,
                             survivor=a.identity, survivor_replays=a.replays(handle.id) - replays_before,
+                            survivor_task_ms=task_ms,
                             balance=balance, expected_balance=102)
         await handle.execute_update(UpdateAccount.close)
         return result
@@ -142,6 +148,7 @@ def losses_rows(losses: list[WorkerLoss]) -> list[dict]:
     return [{"how": "SIGKILL" if x.how == "kill" else "graceful stop", "stall (s)": round(x.stall_s, 2),
              "update before (ms)": round(x.normal_s * 1000, 1), "sticky task timed out": x.timed_out_on_sticky,
              "taken by": "A" if x.picked_up_by == x.survivor else x.picked_up_by, "A replayed": x.survivor_replays,
+             "A's task, replay included (ms)": round(x.survivor_task_ms, 1),
              "balance": x.balance} for x in losses]
 
 
