@@ -13,6 +13,7 @@ check prints the FAIL line that says how to install it instead of ending in an I
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import subprocess
 import sys
 import time
@@ -137,7 +138,11 @@ def main() -> None:
     server = sys.modules.get("tutorial.server")  # imported only if the checks got as far as the server
     if server is not None:
         server.stop_server()
-    sys.exit(0 if ok else 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Not sys.exit: after a failed connection the Temporal core's threads crashed the interpreter's teardown
+    # once (SIGSEGV after every line was printed, in a CI run); everything is already stopped and flushed.
+    os._exit(0 if ok else 1)
 
 
 if __name__ == "__main__":
