@@ -16,6 +16,7 @@ import asyncio
 import dataclasses
 import importlib
 import json
+import os
 import signal
 import sys
 from datetime import timedelta
@@ -84,9 +85,13 @@ async def main(argv: list[str] | None = None) -> int:
                 break
         stop.set()  # "stop", or the parent closed our stdin (it is gone)
 
+    parent = os.getppid()
+
     async def report_loads() -> None:
         told = 0
         while True:
+            if os.getppid() != parent:  # the parent is gone (killed): stop, whatever else happens
+                stop.set()
             for entry in controller.loads[told:]:
                 say("load", dataclasses.asdict(entry))
             told = len(controller.loads)
@@ -94,12 +99,20 @@ async def main(argv: list[str] | None = None) -> int:
 
     tasks = [asyncio.ensure_future(read_commands()), asyncio.ensure_future(report_loads())]
     await stop.wait()
-    await controller.stop()
+    try:  # bounded: with the server gone too (a killed kernel), a graceful shutdown could wait for ever
+        await asyncio.wait_for(controller.stop(timeout=5), 10)
+    except Exception:  # noqa: BLE001 - we leave anyway
+        pass
     for task in tasks:
         task.cancel()
-    say("stopped", {"identity": controller.identity})
+    try:
+        say("stopped", {"identity": controller.identity})
+    except OSError:
+        pass  # nobody reads our stdout any more
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    code = asyncio.run(main())
+    sys.stdout.flush()
+    os._exit(code)  # never linger in interpreter teardown after the worker stopped: this process must not outlive its parent
