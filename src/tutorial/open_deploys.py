@@ -18,12 +18,12 @@ from temporalio.service import RPCError
 from temporalio.worker import Replayer
 
 from . import metrics, polling
+from .deploys import NONDETERMINISM  # said once: the SDK's code for a replay that did not match
 from .errors import WorkbookError, explain
 from .worker import WorkerController
 from .workflows import audited_account as aa
 from .workshop import unique
 
-NONDETERMINISM = "TMPRL1100"
 
 
 async def open_accounts(client: Client, task_queue: str, count: int, *, deposit: int = 10) -> list[WorkflowHandle]:
