@@ -104,13 +104,26 @@ def test_bad_input_gets_one_line(run, client, worker):
     with pytest.raises(WorkbookError, match="release must be one of v1, v2"):
         run(od.deploy(worker, "v9"))
     handle = run(od.open_accounts(client, worker.task_queue, 1))[0]
-    with pytest.raises(WorkbookError, match="Reset refused"):
+    with pytest.raises(WorkbookError, match="event 9999 does not exist"):
         run(od.reset(client, handle, 9999, "no such event"))
+    with pytest.raises(WorkbookError, match="event 1 does not end a workflow task"):
+        run(od.reset(client, handle, 1, "the workflow's start"))
     run(worker.stop())
     with pytest.raises(WorkbookError, match="No worker is running"):
         run(od.deploy(worker, "v2"))
     run(worker.start())
     run(od.close_all([handle]))
+
+
+def test_temporal_resets_a_closed_workflow_into_a_new_open_run(run, client, worker):
+    """Not bad input for Temporal (measured): a reset of a completed workflow opens a new run, so the console
+    refuses to reset an account that is not stuck instead of counting on the server to."""
+    handle = run(od.open_accounts(client, worker.task_queue, 1))[0]
+    run(od.close_all([handle]))
+    fresh = run(od.reset_to_first_task(client, handle, "reset a closed account"))
+    assert run(fresh.describe()).status.name == "RUNNING"
+    assert fresh.run_id != handle.run_id
+    run(od.close_all([fresh]))
 
 
 def test_a_query_refused_while_the_task_fails_means_not_yet():

@@ -198,3 +198,59 @@ class Playground:
         step = self.board.refresh(f"deposit → {name}")
         return (f"deposit applied to {name} (history {length} events); this step: "
                 f"{step.delta.forced_evictions} forced eviction(s), {step.delta.replays} replay(s)")
+
+
+@dataclass(frozen=True)
+class WorkerRow:
+    """What one worker holds at one step: its status line, the workflows in its cache, its replays so far."""
+
+    status: str
+    cached: tuple[str, ...]
+    replays: int
+
+
+class WorkersBoard:
+    """Notebook 04's cache board for several workers at once (notebook 06: worker A in the kernel, worker B in
+    its own process): one row per step, so a learner sees an entity leave a killed worker's cache and the survivor
+    replay it. `readers` maps a worker's name to an async function returning its `WorkerRow` now."""
+
+    def __init__(self, readers: dict, names: dict[str, str] | None = None, keep: int = 6):
+        self.readers = readers
+        self.names = dict(names or {})  # workflow id -> short name shown on the board
+        self.keep = keep
+        self.steps: list[tuple[str, dict[str, WorkerRow]]] = []
+        self.widget = _BoardView(value="<i>the board fills in as you press the buttons</i>")
+
+    def name(self, workflow_id: str) -> str:
+        return self.names.get(workflow_id, workflow_id.rsplit("-", 1)[-1])
+
+    async def refresh(self, label: str) -> dict[str, WorkerRow]:
+        """Read every worker now, add a row, redraw; returns the rows read."""
+        rows = {}
+        for worker, read in self.readers.items():
+            row = await read()
+            rows[worker] = WorkerRow(row.status, tuple(self.name(w) for w in row.cached), row.replays)
+        self.steps.append((label, rows))
+        self.widget.value = self.html()
+        return rows
+
+    def html(self) -> str:
+        pad = "padding:2px 10px;border-bottom:1px solid #ddd;vertical-align:top"
+        workers = list(self.readers)
+        head = f"<tr><th style='{pad}'>step</th>" + "".join(
+            f"<th style='{pad}'>{html_lib.escape(w)}</th>" for w in workers) + "</tr>"
+        body, before = [], {}
+        for label, rows in self.steps:
+            cells = []
+            for w in workers:
+                row, last = rows[w], before.get(w)
+                new = row.replays - last.replays if last else 0
+                mark = f" <b style='color:#b00020'>+{new}</b>" if new > 0 else ""
+                cells.append(f"<td style='{pad}'>{html_lib.escape(row.status[:60])}<br>"
+                             f"in cache: <b>{html_lib.escape(', '.join(row.cached) or '(empty)')}</b>"
+                             f" · replays {row.replays}{mark}</td>")
+            before = rows
+            body.append(f"<tr><td style='{pad}'>{html_lib.escape(label)}</td>{''.join(cells)}</tr>")
+        body = body[-self.keep:]
+        return ("<b>Worker caches</b> <small>(newest step last)</small>"
+                f"<table style='border-collapse:collapse'>{head}{''.join(body)}</table>")

@@ -1,5 +1,6 @@
 """Notebook 06's console: worker B (start, kill, stop gracefully), the deploys of worker A (v2, roll back to v1,
-the patched v3), reset of stuck accounts, a deposit to time what a click meets, and a view of it all.
+the patched v3), reset of stuck accounts, a deposit to time what a click meets, and notebook 04's cache board for
+both workers (an account leaves a killed worker B's cache and worker A replays it).
 
 Every button restores what it needs (a running worker A, an open account) and says so; a button that cannot
 act (kill a worker that is not running, deploy while B still runs the old release) answers with one line.
@@ -7,7 +8,6 @@ act (kill a worker that is not running, deploy while B still runs the old releas
 
 from __future__ import annotations
 
-import html
 import time
 
 import ipywidgets as ipw
@@ -16,6 +16,7 @@ from temporalio.client import Client, WorkflowHandle
 
 from . import open_deploys as od
 from . import readiness, widgets
+from .boards import WorkerRow, WorkersBoard
 from .errors import WorkbookError
 from .worker import WorkerController
 from .worker_process import WorkerProcess
@@ -32,7 +33,9 @@ class DeployConsole:
         self.worker = worker
         self.b = WorkerProcess(worker.task_queue, B_WORKFLOWS, B_ACTIVITIES, sticky_timeout_s=sticky_timeout_s)
         self.account = readiness.Reopening(account, self._open_account, prefix="nb06-console", what="account")
-        self.view = ipw.HTML("<i>press Refresh view</i>")
+        self.board = WorkersBoard({"worker A (in the kernel)": self._read_a, "worker B (own process)": self._read_b},
+                                  names={account.id: "the account"})
+        self.view = self.board.widget
         need_a = [readiness.running_worker(worker)]
         self.messages = ipw.Output(layout=ipw.Layout(width="100%"))  # one answer line for every button
         kinds = {"Start worker B": ("success", self._start_b, ()), "Kill worker B": ("danger", self._kill_b, ()),
@@ -65,65 +68,85 @@ class DeployConsole:
         return handle
 
     async def _start_b(self) -> str:
+        """Start worker B and make it hold the account: worker A pauses for one deposit, so B takes the account's
+        task and keeps it in its cache (its sticky queue), which is what a crash of B is about."""
+        if self.b.running:
+            return widgets.Caution(f"worker B already polls in process {self.b.pid}")
         await self.b.start()
-        await self._refresh()
-        return f"worker B polls in process {self.b.pid} (release v1; sticky timeout {self.b.sticky_timeout_s:g} s)"
+        await self.worker.stop()
+        try:
+            _, (what, _) = await self.account.act(self._deposit_one)
+        finally:
+            await self.worker.start()
+        await self._refresh("start B, deposit through B")
+        held = "holds the account" if what == "settled" else "could not take the account (stuck?)"
+        return (f"worker B polls in process {self.b.pid} (release v1; sticky timeout {self.b.sticky_timeout_s:g} s) "
+                f"and {held}: worker A paused for one deposit")
 
     async def _kill_b(self) -> str:
         await self.b.kill()
-        await self._refresh()
+        await self._refresh("kill B")
         return "worker B killed with SIGKILL: nothing told the server. Now send a deposit and time it."
 
     async def _stop_b(self) -> str:
         await self.b.stop()
-        await self._refresh()
+        await self._refresh("stop B")
         return "worker B stopped gracefully (the SDK told the server). Now send a deposit and time it."
 
     async def _deposit(self) -> str:
         if any(f.nondeterminism for f in await od.task_failures(self.account.handle)):
             raise WorkbookError("The account is stuck (TMPRL1100 in its history): roll back, deploy v3 or reset "
                                 "it first. A deposit sent now would wait in its history.")
-        async def deposit_on(handle: WorkflowHandle):
-            started = time.perf_counter()  # the query meets what the deposit meets (a lost sticky worker too)
-            before = (await od.state(handle))["balance"]
-            await handle.signal("deposit", 1)  # a closed account answers NOT_FOUND here: a fresh one is opened
-            return started, await od.settled_or_stuck(handle, before + 1, timeout=40)
-
-        started, (what, found) = await self.account.act(deposit_on)
+        started, (what, found) = await self.account.act(self._deposit_one)
         seconds = time.perf_counter() - started
-        await self._refresh()
+        await self._refresh(f"deposit ({seconds:.2f} s)")
         if what == "stuck":
             return widgets.Caution(f"stuck after {seconds:.2f} s: {self.release} failed to replay the account "
                                    f"({found.message[:90]}); the deposit waits in its history")
         return f"deposit of 1 applied and audited after {seconds:.2f} s: balance {found['balance']}"
+
+    @staticmethod
+    async def _deposit_one(handle: WorkflowHandle) -> tuple[float, tuple[str, object]]:
+        started = time.perf_counter()  # the query meets what the deposit meets (a lost sticky worker too)
+        before = (await od.state(handle))["balance"]
+        await handle.signal("deposit", 1)  # a closed account answers NOT_FOUND here: a fresh one is opened
+        return started, await od.settled_or_stuck(handle, before + 1, timeout=40)
 
     async def _deploy(self, release: str) -> str:
         if self.b.running:
             raise WorkbookError("Worker B still runs v1: stop or kill it first (with both, this is a rolling "
                                 "deploy and either worker may take a task).")
         await od.deploy(self.worker, release)
-        await self._refresh()
+        await self._refresh(f"deploy {release}")
         return f"worker A now runs {release}: open accounts replay on it at their next task"
 
     async def _reset(self) -> str:
+        if (await self.account.handle.describe()).status.name != "RUNNING":
+            return widgets.Caution("the account is closed, not stuck: nothing to reset (Temporal would reset it "
+                                   "anyway, into a new open run: not done here)")
         failures = await od.task_failures(self.account.handle)
         if not any(f.nondeterminism for f in failures):
             return widgets.Caution("the account is not stuck: nothing to reset")
         self.account.handle = await od.reset_to_first_task(self.client, self.account.handle,
                                                            f"reset to run on {self.release}")
-        await self._refresh()
+        await self._refresh("reset")
         return f"reset: a new run {self.account.handle.run_id[:8]}… runs the rest on {self.release}"
 
-    async def _refresh(self) -> str:
-        b_cached = (await self.b.ask())["cached"] if self.b.running else []
+    async def _read_a(self) -> WorkerRow:
+        state = f"running {self.release}" if self.worker.running else "stopped"
+        return WorkerRow(state, tuple(self.worker.cached_ids()), self.worker.replays())
+
+    async def _read_b(self) -> WorkerRow:
+        if not self.b.running:
+            return WorkerRow(self.b.status().removeprefix("worker B ").lower(), (), self.b.replays())
+        report = await self.b.ask()
+        return WorkerRow(f"running v1 (process {self.b.pid})", tuple(report["cached"]), self.b.replays())
+
+    async def _refresh(self, step: str = "refresh") -> str:
         failures = await od.task_failures(self.account.handle)
-        rows = [("worker A (in the kernel)", f"{html.escape(self.worker.status())}; release {self.release}; "
-                 f"cached: {len(self.worker.cached_ids())}"),
-                ("worker B (own process)", f"{html.escape(self.b.status())}; cached: {len(b_cached)}"),
-                ("account", f"{html.escape(self.account.id)}; nondeterminism failures in this run: "
-                 f"{sum(f.nondeterminism for f in failures)}")]
-        self.view.value = "<table style='font-family:monospace'>" + "".join(
-            f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows) + "</table>"
+        self.board.names[self.account.id] = "the account"  # a fresh account after the clean-up too
+        await self.board.refresh(f"{step} (account: {sum(f.nondeterminism for f in failures)} TMPRL1100 "
+                                 f"failures in this run)" if failures else step)
         return "view refreshed"
 
     async def close(self) -> None:

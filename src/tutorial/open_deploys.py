@@ -147,8 +147,21 @@ async def reset_to_first_task(client: Client, handle: WorkflowHandle, reason: st
 
 
 async def reset(client: Client, handle: WorkflowHandle, event_id: int, reason: str) -> WorkflowHandle:
-    """The client's reset (what `temporal workflow reset --event-id` does), with a short message on refusal."""
+    """The client's reset (what `temporal workflow reset --event-id` does), with a short message on refusal.
+
+    The event must end a workflow task (completed, failed or timed out): the server refuses any other with a
+    message about rebuilding mutable state, so that case is said in plain words before anything is sent. A
+    closed workflow is no refusal: Temporal resets it too, into a new open run (measured)."""
     run_id = handle.result_run_id or handle.run_id or (await handle.describe()).run_id
+    ends = {"workflow_task_completed_event_attributes", "workflow_task_failed_event_attributes",
+            "workflow_task_timed_out_event_attributes"}
+    kinds = {event.event_id: event.WhichOneof("attributes")
+             async for event in client.get_workflow_handle(handle.id, run_id=run_id).fetch_history_events()}
+    if kinds.get(event_id) not in ends:
+        points = [i for i, kind in kinds.items() if kind == "workflow_task_completed_event_attributes"]
+        what = "does not exist" if event_id not in kinds else "does not end a workflow task"
+        raise WorkbookError(f"Reset refused: event {event_id} {what} in {handle.id}'s history "
+                            f"({len(kinds)} events); reset to the end of a workflow task, e.g. event {points[:3]}")
     try:
         response = await client.workflow_service.reset_workflow_execution(ResetWorkflowExecutionRequest(
             namespace=client.namespace, workflow_execution=WorkflowExecution(workflow_id=handle.id, run_id=run_id),
