@@ -110,3 +110,41 @@ def test_stop_gives_up_on_an_activity_that_never_finishes_instead_of_hanging(run
     finally:
         release.set()
         run(handle.terminate())
+
+
+
+def polling_tasks(w, run) -> int:
+    """How many SDK workers of this controller are running now (each is an asyncio task named after it)."""
+    return sum(1 for t in asyncio.all_tasks(run.__self__) if t.get_name() == f"worker {w.task_queue}" and not t.done())
+
+
+async def stop_then_start_at_once(stop, start):
+    """The panel's Stop, and a click whose need starts the worker while that stop is still under way."""
+    async def click_soon():
+        await asyncio.sleep(0.01)
+        await start()
+    await asyncio.gather(stop(), click_soon())
+
+
+def test_a_start_during_a_stop_waits_for_it_and_the_worker_runs(run, client):
+    w = make(client)
+    run(w.start())
+    run(stop_then_start_at_once(w.stop, w.start))
+    assert w.running and polling_tasks(w, run) == 1
+
+    async def three_at_once():  # two Restarts and a need at the same moment
+        await asyncio.gather(w.restart(), w.start(), w.restart())
+
+    run(three_at_once())
+    assert w.running and polling_tasks(w, run) == 1
+    result = run(client.execute_workflow(Greet.run, "Cy", id=unique("greet"), task_queue=w.task_queue))
+    assert result == "Hello, Cy!"
+    run(w.stop())
+    assert not w.running
+
+
+def test_counterfactual_without_taking_turns_the_start_is_lost_in_the_stop(run, client):
+    w = make(client)
+    run(w._start())
+    run(stop_then_start_at_once(w._stop, w._start))  # the start saw a worker still running, and did nothing
+    assert not w.running  # so the click would wait for a worker that is gone

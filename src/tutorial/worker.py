@@ -109,6 +109,7 @@ class WorkerController:
         self.loads: list[WorkflowLoad] = []
         self.watchers: list[Callable[[], None]] = []  # called after every start and stop (a panel's status line)
         self._shutting_down: asyncio.Future | None = None  # a shutdown that outlived stop()'s time limit
+        self._changing: asyncio.Lock | None = None  # one start, stop or restart at a time (see `_one_at_a_time`)
         _controllers.append(self)
 
     @property
@@ -134,8 +135,20 @@ class WorkerController:
             return f"worker STOPPED after an error: {self.last_error}"
         return f"worker STOPPED ('{self.task_queue}')"
 
+    def _one_at_a_time(self) -> asyncio.Lock:
+        """Starts, stops and restarts take turns. Two clicks at once (a panel's Restart while a form's click
+        starts the worker it needs) would otherwise each build a Worker: the first one is orphaned, polls for
+        ever and is never shut down, and the next start hangs in the core (seen in the browser test)."""
+        if self._changing is None:
+            self._changing = asyncio.Lock()
+        return self._changing
+
     async def start(self) -> "WorkerController":
         """Start polling; does nothing if already running."""
+        async with self._one_at_a_time():
+            return await self._start()
+
+    async def _start(self) -> "WorkerController":
         if self.running:
             return self
         if self._shutting_down is not None and not self._shutting_down.done():
@@ -192,6 +205,10 @@ class WorkerController:
         A graceful shutdown waits for running activities; one that cannot finish (a thread blocked on a lock)
         would hang the cell, so after `timeout` seconds the worker's task is cancelled instead.
         """
+        async with self._one_at_a_time():
+            await self._stop(timeout)
+
+    async def _stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
         if self.worker is not None and self.running:
             self._shutting_down = asyncio.ensure_future(self.worker.shutdown())
             try:
@@ -212,13 +229,14 @@ class WorkerController:
 
     async def restart(self, **changes: Any) -> "WorkerController":
         """Stop, apply changed settings (for example max_cached_workflows=1), start again."""
-        await self.stop()
-        for key, value in changes.items():
-            if hasattr(self.settings, key):
-                setattr(self.settings, key, value)
-            else:
-                self.settings.extra[key] = value
-        return await self.start()
+        async with self._one_at_a_time():
+            await self._stop()
+            for key, value in changes.items():
+                if hasattr(self.settings, key):
+                    setattr(self.settings, key, value)
+                else:
+                    self.settings.extra[key] = value
+            return await self._start()
 
     def replays(self, workflow_id: str | None = None) -> int:
         """How many times this controller's workers rebuilt a workflow by replaying its history."""
