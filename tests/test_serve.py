@@ -69,3 +69,26 @@ def test_a_port_in_use_is_one_line_and_nothing_starts(tmp_path):
         done = serve("--ip", "127.0.0.1", "--port", str(port), state_dir=tmp_path)
         out, err = done.communicate(timeout=60)
     assert done.returncode == 2 and f"Cannot listen on 127.0.0.1:{port}" in err and "in use" in err, err
+
+
+def test_ports_the_room_cannot_be_told_are_one_line_and_nothing_starts(tmp_path):
+    for args, says in ((["--port", "70000"], "--port 70000 is not a port"), (["--ui-port", "0"], "--ui-port 0 is not"),
+                       (["--port", "7300", "--ui-port", "7300"], "both 7300")):
+        done = serve("--ip", "127.0.0.1", *args, state_dir=tmp_path)
+        out, err = done.communicate(timeout=60)
+        assert done.returncode == 2 and err.startswith("serve: error: ") and says in err, err
+        assert len(err.strip().splitlines()) == 1 and not out
+    assert not (tmp_path / "shared-server.sqlite").exists()
+
+
+def test_a_kill_stops_it_as_ctrl_c_does(tmp_path):
+    port, ui_port = server.free_port(), server.free_port()
+    process = serve("--ip", "127.0.0.1", "--port", str(port), "--ui-port", str(ui_port), state_dir=tmp_path)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and "Ctrl-C" not in (process.stdout.readline() or "Ctrl-C"):
+        pass
+    assert server.port_in_use(port), "serve did not start"
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 0 and "stopped" in out, (out, err)
+    assert not server.port_in_use(port), "the dev server outlived a killed serve"

@@ -1,4 +1,9 @@
-from tutorial import workshop
+import tempfile
+
+import pytest
+
+from tutorial import server, workshop
+from tutorial.errors import WorkbookError
 
 
 def test_learner_prefix_comes_from_the_environment(monkeypatch):
@@ -21,8 +26,40 @@ def test_unique_names_differ_between_calls(monkeypatch):
     assert a != b and a.startswith("ann-x-")
 
 
-def test_empty_or_symbol_only_learner_falls_back(monkeypatch):
-    monkeypatch.setenv("WORKBOOK_LEARNER", "!!!")
+def test_a_name_that_gives_no_usable_prefix_is_one_line_saying_what_to_set(monkeypatch):
+    monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
+    for bad, why in (("!!!", "no letters or digits"), ("x" * 33, "longer than 32"), ("nb01", "tag 'nb01'"),
+                     ("ann-setup-check", "tag 'setup-check'"), ("Bench", "tag 'bench'")):
+        monkeypatch.setenv("WORKBOOK_LEARNER", bad)
+        with pytest.raises(WorkbookError) as caught:
+            workshop.learner()
+        text = str(caught.value)
+        assert why in text and "WORKBOOK_LEARNER" in text and "\n" not in text, text
+    for fine in ("nb1", "nb001", "benchmark", "ann-nb", "x" * 32):  # a tag is a whole dash-separated word
+        monkeypatch.setenv("WORKBOOK_LEARNER", fine)
+        assert workshop.learner() == fine
+
+
+def test_a_hub_user_name_that_is_not_a_valid_prefix_is_refused_before_anything_starts(monkeypatch, tmp_path):
+    """JupyterHub allows user names the room could not tell apart ("日本", an e-mail cut at 32 characters):
+    the learner is told to choose a name, and no server, state folder or workflow is made for them."""
+    monkeypatch.delenv("WORKBOOK_LEARNER", raising=False)
+    monkeypatch.delenv("WORKBOOK_STATE_DIR", raising=False)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    for bad in ("日本", "a.very.long.name@university.example.edu", "nb03"):
+        monkeypatch.setenv("JUPYTERHUB_USER", bad)
+        with pytest.raises(WorkbookError, match="JupyterHub user name"):
+            workshop.state_dir()
+        with pytest.raises(WorkbookError, match="cannot be your learner prefix"):
+            server.EmbeddedServer()  # what `connect()` makes first: it never got as far as a process
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_odd_login_name_falls_back_to_the_neutral_prefix(monkeypatch):
+    monkeypatch.delenv("WORKBOOK_LEARNER", raising=False)
+    monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
+    monkeypatch.setattr(workshop, "_user_name", lambda: "!!!")
     assert workshop.learner() == "learner"
 
 

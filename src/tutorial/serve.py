@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import socket
 import sys
 
@@ -58,7 +59,17 @@ def room_lines(host: str, port: int, ui_port: int) -> list[str]:
             "./workbook.sh check   # then ./workbook.sh lab"]
 
 
+def check_ports(port: int, ui_port: int) -> None:
+    """One line for ports the room could not be told (0 means "any free port": the address would change)."""
+    for name, value in (("--port", port), ("--ui-port", ui_port)):
+        if not 1 <= value <= 65535:
+            raise WorkbookError(f"{name} {value} is not a port the room can use: choose one from 1 to 65535.")
+    if port == ui_port:
+        raise WorkbookError(f"--port and --ui-port are both {port}: the frontend and the Web UI need a port each.")
+
+
 async def serve(args: argparse.Namespace) -> None:
+    check_ports(args.port, args.ui_port)
     for port in (args.port, args.ui_port):
         check_can_bind(args.ip, port)
     server = EmbeddedServer(port=args.port, ui_port=args.ui_port, ip=args.ip,
@@ -83,8 +94,13 @@ async def serve(args: argparse.Namespace) -> None:
         server.stop()
 
 
+def _stop_on_sigterm(_signum, _frame) -> None:
+    raise KeyboardInterrupt  # `kill` (or a service manager) stops it as Ctrl-C does: the dev server with it
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         asyncio.run(serve(args))
     except WorkbookError as err:

@@ -14,17 +14,45 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from .errors import WorkbookError
+
 LEARNER_ENV = "WORKBOOK_LEARNER"
 HUB_USER_ENV = "JUPYTERHUB_USER"  # set by JupyterHub in every user's server: the learner's name by default
 STATE_DIR_ENV = "WORKBOOK_STATE_DIR"
 
 
+MAX_PREFIX = 32
+# A tag that says where an id came from (`nb02-...`, `setup-check-...`, `bench-...`): the room (tutorial.room)
+# reads an id's learner as everything before the first tag, so a learner's own name may not contain one.
+TAG = re.compile(r"(?:^|-)(nb\d\d|setup-check|bench)(?=-|$)")
+
+
 def learner() -> str:
     """The learner prefix: lower-case letters, digits and dashes, never empty. WORKBOOK_LEARNER, else the
-    JupyterHub user, else the login name."""
-    raw = os.environ.get(LEARNER_ENV) or os.environ.get(HUB_USER_ENV) or _user_name()
+    JupyterHub user, else the login name. A given name that gives no usable prefix (nothing left once cleaned,
+    longer than 32 characters, or containing a tag such as `nb01`) is a `WorkbookError`: two learners would
+    share a prefix, or the room could not tell whose a workflow is. Nothing has been sent at that point."""
+    for variable in (LEARNER_ENV, HUB_USER_ENV):
+        raw = os.environ.get(variable)
+        if raw:
+            return _prefix_of(raw, variable)
+    try:
+        return _prefix_of(_user_name(), "")
+    except WorkbookError:  # an odd login name: nobody chose it, so the neutral default
+        return "learner"
+
+
+def _prefix_of(raw: str, variable: str) -> str:
     cleaned = re.sub(r"[^a-z0-9-]+", "-", raw.lower()).strip("-")
-    return cleaned[:32] or "learner"
+    why = ("has no letters or digits" if not cleaned else
+           f"is longer than {MAX_PREFIX} characters" if len(cleaned) > MAX_PREFIX else
+           f"contains the tag '{TAG.search(cleaned).group(1)}' that ids use" if TAG.search(cleaned) else "")
+    if why:
+        source = "the JupyterHub user name" if variable == HUB_USER_ENV else variable or "the login name"
+        raise WorkbookError(f"{source} {raw[:40]!r} {why}, so it cannot be your learner prefix: set "
+                            f"{LEARNER_ENV} to a short name of your own (letters, digits, dashes), e.g. "
+                            f"%env {LEARNER_ENV}=ann in a cell, then run it again.")
+    return cleaned
 
 
 def _user_name() -> str:
