@@ -14,8 +14,6 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from .errors import WorkbookError
-
 LEARNER_ENV = "WORKBOOK_LEARNER"
 HUB_USER_ENV = "JUPYTERHUB_USER"  # set by JupyterHub in every user's server: the learner's name by default
 STATE_DIR_ENV = "WORKBOOK_STATE_DIR"
@@ -36,6 +34,8 @@ def learner() -> str:
         raw = os.environ.get(variable)
         if raw:
             return _prefix_of(raw, variable)
+    from .errors import WorkbookError  # see _prefix_of
+
     try:
         return _prefix_of(_user_name(), "")
     except WorkbookError:  # an odd login name: nobody chose it, so the neutral default
@@ -48,6 +48,8 @@ def _prefix_of(raw: str, variable: str) -> str:
            f"is longer than {MAX_PREFIX} characters" if len(cleaned) > MAX_PREFIX else
            f"contains the tag '{TAG.search(cleaned).group(1)}' that ids use" if TAG.search(cleaned) else "")
     if why:
+        from .errors import WorkbookError  # here, not at the top: the setup check imports this module before it
+        # has checked that temporalio (which errors.py needs) is installed
         source = "the JupyterHub user name" if variable == HUB_USER_ENV else variable or "the login name"
         raise WorkbookError(f"{source} {raw[:40]!r} {why}, so it cannot be your learner prefix: set "
                             f"{LEARNER_ENV} to a short name of your own (letters, digits, dashes), e.g. "
