@@ -5,6 +5,10 @@ notebooks, Debian's Chromium (driven by Playwright, no downloaded browser) runs 
 a learner's Run All does), then clicks each widget the notebook lists and checks that a result (not a time-out,
 "Not found" or a closed entity) appears in the page without running another cell, and that no cell shows an
 error. A screenshot per click lands in build/screenshots/.
+
+JupyterLab runs under a base URL, as on JupyterHub (`/user/browser/`), and its notebooks share its one dev
+server (`tutorial.jupyter_proxy`): a notebook's Web UI link, clicked, opens that workflow's page with its
+events through Jupyter's own URL, and the UI's list shows the workflows of two notebooks.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import pytest
 ROOT = Path(__file__).parent.parent
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = ROOT / "build" / "screenshots"
+BASE_PATH = "/user/browser/"  # a JupyterHub-like prefix: every link the workbook prints must carry it
+UI_LINK_TEXT = "in the Temporal Web UI"  # history.ui_link's text: "Open <id> in the Temporal Web UI"
 
 # What to click after Run All, and what each answer must show: the notebook's own metadata, `workbook.clicks`
 # (the twice-run test clicks the same list in a kernel). "✔" is the widget kit's success mark; an answer
@@ -66,10 +72,10 @@ def lab(tmp_path_factory):
     jupyter = Path(sys.executable).parent / "jupyter"
     process = subprocess.Popen(
         [str(jupyter), "lab", "--no-browser", "--allow-root", f"--port={port}", "--ip=127.0.0.1", f"--IdentityProvider.token={token}",
-         f"--notebook-dir={served}", "--ServerApp.disable_check_xsrf=True"],
+         f"--notebook-dir={served}", "--ServerApp.disable_check_xsrf=True", f"--ServerApp.base_url={BASE_PATH}"],
         env=env, stdout=subprocess.DEVNULL, stderr=open(home / "lab.log", "wb"),
     )
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://127.0.0.1:{port}{BASE_PATH.rstrip('/')}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -125,6 +131,43 @@ def slug(label: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")[:30]
 
 
+def shows_ui_link(name: str) -> bool:
+    nb = json.loads((ROOT / "notebooks" / name).read_text())
+    return any("history.ui_link(" in "".join(cell["source"]) for cell in nb["cells"] if cell["cell_type"] == "code")
+
+
+def open_ui_link(context, page, name: str) -> str:
+    """Click the notebook's (last) Web UI link and see that workflow's page, with its events, through Jupyter's URL."""
+    link = page.locator(".jp-NotebookPanel:visible a", has_text=UI_LINK_TEXT).last
+    link.scroll_into_view_if_needed()
+    workflow_id = link.inner_text().strip().removeprefix("Open ").removesuffix(UI_LINK_TEXT).strip()
+    href = link.get_attribute("href")
+    assert href.startswith(BASE_PATH + "temporal/namespaces/"), f"{name}: the UI link {href!r} is not under Jupyter's URL"
+    with context.expect_page(timeout=30_000) as opened:
+        link.click()
+    ui = opened.value
+    try:
+        ui.wait_for_function(
+            "([id]) => { const t = document.body.innerText;"
+            " return t.includes(id) && /Workflow\\s*Execution\\s*Started/i.test(t); }", arg=[workflow_id],
+            timeout=60_000)
+    except Exception as err:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        ui.screenshot(path=str(SHOTS / f"{Path(name).stem}-ui-FAILED.png"))
+        raise AssertionError(f"{name}: the Web UI page of {workflow_id} ({ui.url}) did not show it with its events: "
+                             f"{ui.inner_text('body')[:500]!r}") from err
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    ui.screenshot(path=str(SHOTS / f"{Path(name).stem}-web-ui.png"))
+    ui.close()
+    return workflow_id
+
+
+def shut_kernels_down(page) -> None:
+    """Shut every kernel down (through the lab's own URL, base path included)."""
+    page.evaluate("async (base) => { for (const k of await (await fetch(base + 'api/kernels')).json()) "
+                  "await fetch(base + 'api/kernels/' + k.id, {method: 'DELETE'}); }", BASE_PATH)
+
+
 def assert_no_error(page, name: str) -> None:
     errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']")
     assert errors.count() == 0, f"{name}: a cell shows an error: {errors.first.inner_text()[:1500]}"
@@ -148,7 +191,14 @@ def test_notebook_in_jupyterlab(lab, browser, name):
             label, expected = click["label"], click["expect"]
             button = page.locator(".jp-NotebookPanel:visible button.jupyter-button").filter(
                 has_text=re.compile(rf"^\s*{re.escape(label)}\s*$")).last  # the newest, live copy
-            button.scroll_into_view_if_needed()
+            try:
+                button.scroll_into_view_if_needed()
+            except Exception as err:  # no such button after Run All: show what the page has instead
+                SHOTS.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(SHOTS / f"{Path(name).stem}-FAILED.png"), full_page=True)
+                outputs = page.locator(".jp-NotebookPanel:visible .jp-OutputArea-output").all_inner_texts()
+                raise AssertionError(f"{name}: after Run All there is no {label!r} button "
+                                     f"({type(err).__name__}); the last outputs: {outputs[-3:]!r}") from None
             area = button.locator("xpath=ancestor::div[contains(@class,'widget-vbox')][1]")
             # the answer a cell left there (the click's answer replaces it: the "(NN ms)" in it differs)
             before = area.evaluate("el => { const o = el.querySelectorAll('.jp-OutputArea-output');"
@@ -177,8 +227,62 @@ def test_notebook_in_jupyterlab(lab, browser, name):
             SHOTS.mkdir(parents=True, exist_ok=True)  # what a learner sees right after the click
             page.screenshot(path=str(SHOTS / f"{Path(name).stem}-{slug(label)}.png"), full_page=False)
         assert_no_error(page, name)
+        if shows_ui_link(name):
+            print(f"  its Web UI link opened {open_ui_link(context, page, name)}'s page with its events")
     finally:
-        # shut the kernel down so its dev server ends with it
-        page.evaluate("async () => { for (const k of await (await fetch('/api/kernels')).json()) "
-                      "await fetch('/api/kernels/' + k.id, {method: 'DELETE'}); }")
+        shut_kernels_down(page)  # the shared dev server stays: it ends with the lab
+        context.close()
+
+
+SHARED_NOTEBOOK = """\
+from tutorial import history, server
+from tutorial.workflows.greeting import Greet
+from tutorial.workshop import unique
+client = await server.connect()
+handle = await client.start_workflow(Greet.run, "x", id=unique("two-notebooks-{tag}"), task_queue=unique("nobody"))
+history.ui_link(handle)"""
+
+
+@pytest.mark.xdist_group("browser-shared-server")
+def test_two_notebooks_share_one_server_and_its_web_ui(lab, browser):
+    """Two notebooks of one JupyterLab: one dev server (their status lines name the same), one Web UI list."""
+    import nbformat
+
+    base, token, home = lab
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    seen = {}
+    try:
+        for tag in ("a", "b"):
+            nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(SHARED_NOTEBOOK.format(tag=tag))])
+            nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+            nbformat.write(nb, home / "notebooks" / f"shared-{tag}.ipynb")
+            page.goto(f"{base}/lab/workspaces/shared-{tag}/tree/shared-{tag}.ipynb?reset&token={token}",
+                      timeout=60_000)
+            wait_idle(page, 90)
+            run_command(page, "runmenu:run-all", timeout_s=120)
+            assert_no_error(page, f"shared-{tag}")
+            status = page.locator(".jp-NotebookPanel:visible .jp-OutputArea-output", has_text="Temporal ready").last
+            address = re.search(r"JupyterLab's shared dev server \(pid \d+\) at (\S+),", status.inner_text())
+            assert address, f"shared-{tag}: not on the shared server: {status.inner_text()!r}"
+            link = page.locator(".jp-NotebookPanel:visible a", has_text=UI_LINK_TEXT).last
+            seen[tag] = (address.group(1), link.inner_text().strip().removeprefix("Open ").removesuffix(UI_LINK_TEXT).strip())
+        assert seen["a"][0] == seen["b"][0], f"two notebooks, two servers: {seen}"
+        open_ui_link(context, page, "shared-b.ipynb")  # the second one's page, with its events
+        ui = context.new_page()
+        ui.goto(f"{base}/temporal/namespaces/default/workflows", timeout=60_000)
+        ids = [seen["a"][1], seen["b"][1]]
+        try:
+            ui.wait_for_function("(ids) => ids.every(id => document.body.innerText.includes(id))", arg=ids,
+                                 timeout=60_000)
+        except Exception as err:
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            ui.screenshot(path=str(SHOTS / "shared-server-list-FAILED.png"))
+            raise AssertionError(f"the Web UI's list did not show both notebooks' workflows {ids}: "
+                                 f"{ui.inner_text('body')[:800]!r}") from err
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        ui.screenshot(path=str(SHOTS / "shared-server-list.png"))
+        print(f"one server {seen['a'][0]} for both notebooks; the UI's list shows {ids}")
+    finally:
+        shut_kernels_down(page)
         context.close()

@@ -14,6 +14,7 @@ import pytest
 
 from conftest import temporal_pids
 from tutorial import server
+from tutorial.polling import until
 from tutorial.workshop import unique
 
 
@@ -151,3 +152,57 @@ def test_a_server_with_changed_dynamic_config_applies_it(run):
         run(handle.terminate())
     finally:
         lowered.stop()
+
+
+def shared_env(monkeypatch, *, owner: int, address: str = "127.0.0.1:1") -> None:
+    import json
+
+    monkeypatch.setenv(server.SHARED_ENV, json.dumps({"address": address, "ui_url": "/user/ada/temporal", "pid": 4242,
+                                                      "log": "/tmp/shared.log", "owner": owner}))
+
+
+def test_a_kernel_takes_the_shared_server_only_from_its_own_jupyter_server(monkeypatch):
+    shared_env(monkeypatch, owner=os.getppid())
+    info = server.shared_server()
+    assert info.shared and not info.embedded and info.ui_url == "/user/ada/temporal" and info.pid == 4242
+    assert "JupyterLab's shared dev server (pid 4242)" in info.status_line()
+    shared_env(monkeypatch, owner=os.getppid() + 1)  # a script in a JupyterLab terminal: its parent is the shell
+    assert server.shared_server() is None
+    monkeypatch.setenv(server.SHARED_ENV, "{not json")
+    with pytest.raises(server.WorkbookError, match="unset it"):
+        server.shared_server()
+
+
+def test_a_shared_server_that_is_gone_says_so_in_one_line(run, monkeypatch):
+    shared_env(monkeypatch, owner=os.getppid(), address=f"127.0.0.1:{server.free_port()}")
+    monkeypatch.delenv("TEMPORAL_ADDRESS", raising=False)
+    with pytest.raises(server.WorkbookError, match="shared Temporal dev server .* is not running.*Restart JupyterLab"):
+        server._check_shared(server.shared_server())
+
+
+def test_the_shared_server_is_never_restarted_from_a_notebook(run, monkeypatch):
+    """Another notebook uses it: an experiment that restarts a server starts its own (`connect(db_file=...)`)."""
+    monkeypatch.setattr(server, "_server", None)
+    monkeypatch.setattr(server, "_info", server.ServerInfo("127.0.0.1:1", "default", "/temporal", False, shared=True))
+    with pytest.raises(server.WorkbookError, match="shared dev server cannot be restarted.*db_file"):
+        run(server.restart_server())
+
+
+def test_a_ui_public_path_serves_the_ui_under_it(run):
+    """What the shared server does behind Jupyter (`tutorial.jupyter_proxy`): the UI under a path, the links with it."""
+    import urllib.request
+
+    prefixed = server.EmbeddedServer(ui_public_path="/user/ada/temporal/")
+    try:
+        info = run(prefixed.start())
+        assert info.ui_url.endswith("/user/ada/temporal")
+
+        async def page() -> bytes:
+            with urllib.request.urlopen(info.ui_url + "/namespaces/default/workflows", timeout=10) as response:
+                return response.read()
+
+        # the UI listens a moment after the gRPC port that start() waits for
+        body = run(until(page, timeout=20, retry_if=lambda err: isinstance(err, OSError))).value
+        assert b'base: "/user/ada/temporal"' in body
+    finally:
+        prefixed.stop()

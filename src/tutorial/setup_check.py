@@ -81,11 +81,13 @@ async def check_server_and_workflow() -> list[Check]:
         return [Check("Temporal server", False, explain(err),
                       "unset TEMPORAL_ADDRESS to use the embedded server, or ask the instructor for the address")]
     info = server_info()
-    checks.append(Check("Temporal server", True, f"{info.address} ({'embedded' if info.embedded else 'external'}, "
+    kind = "JupyterLab's shared" if info.shared else "embedded" if info.embedded else "external"
+    checks.append(Check("Temporal server", True, f"{info.address} ({kind}, "
                                                  f"{time.perf_counter() - started:.1f} s)"))
     if info.ui_url:
         try:
-            with urllib.request.urlopen(info.ui_url, timeout=10) as response:
+            # behind Jupyter, ui_url is a path of Jupyter's URL (for the browser); this machine checks the UI directly
+            with urllib.request.urlopen(info.ui_local_url or info.ui_url, timeout=10) as response:
                 checks.append(Check("Web UI", response.status == 200, info.ui_url))
         except OSError as err:
             checks.append(Check("Web UI", False, f"{info.ui_url}: {err}", "check TEMPORAL_UI_URL (workshop) or the server log"))
