@@ -39,6 +39,7 @@ def test_it_serves_the_room_and_stops_on_ctrl_c(run, tmp_path):
         text = "\n".join(lines)
         assert f"export TEMPORAL_ADDRESS=room-host:{port}" in text, text
         assert f"export TEMPORAL_UI_URL=http://room-host:{ui_port}" in text and "WORKBOOK_LEARNER" in text
+        assert "export WORKBOOK_ROOM=1" in text
         assert (tmp_path / "shared-server.sqlite").exists() or "shared-server.sqlite" in text
 
         async def a_learner():

@@ -71,3 +71,15 @@ def test_on_jupyterhub_the_hub_user_is_the_learner_unless_one_is_set(monkeypatch
     assert workshop.learner() == "ada-lovelace"
     monkeypatch.setenv("WORKBOOK_LEARNER", "instructor")
     assert workshop.learner() == "instructor"
+
+
+def test_heavy_cells_scale_down_only_in_a_room(monkeypatch):
+    from tutorial.workshop import ROOM_ENV, in_a_room, sized
+
+    monkeypatch.delenv(ROOM_ENV, raising=False)
+    assert not in_a_room() and sized(300, 120) == 300  # alone: as today
+    for off in ("0", "no", "false", ""):
+        monkeypatch.setenv(ROOM_ENV, off)
+        assert sized(300, 120) == 300
+    monkeypatch.setenv(ROOM_ENV, "1")
+    assert in_a_room() and sized(300, 120) == 120

@@ -56,6 +56,7 @@ def room_lines(host: str, port: int, ui_port: int) -> list[str]:
     return [f"export TEMPORAL_ADDRESS={host}:{port}",
             f"export TEMPORAL_UI_URL=http://{host}:{ui_port}",
             "export WORKBOOK_LEARNER=<a short name of your own>",
+            "export WORKBOOK_ROOM=1   # the heavy cells scale down for a shared server",
             "./workbook.sh check   # then ./workbook.sh lab"]
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 LEARNER_ENV = "WORKBOOK_LEARNER"
 HUB_USER_ENV = "JUPYTERHUB_USER"  # set by JupyterHub in every user's server: the learner's name by default
 STATE_DIR_ENV = "WORKBOOK_STATE_DIR"
+ROOM_ENV = "WORKBOOK_ROOM"  # set (to 1) when a room of learners shares one server: heavy cells scale down
 
 
 MAX_PREFIX = 32
@@ -73,6 +74,17 @@ def scoped(name: str) -> str:
 def unique(name: str) -> str:
     """A scoped name with a short random suffix, so a re-run cell never meets an old workflow."""
     return scoped(f"{name}-{uuid.uuid4().hex[:6]}")
+
+
+def in_a_room() -> bool:
+    """True when WORKBOOK_ROOM is set to anything but 0/no/false (the instructor tells the room to set it)."""
+    return os.environ.get(ROOM_ENV, "").strip().lower() not in ("", "0", "no", "false")
+
+
+def sized(alone, room):
+    """`alone` for a learner on their own server, `room` under WORKBOOK_ROOM: the bursts and measurements
+    that would swamp a shared server use the smaller size, which still proves the cell's claim."""
+    return room if in_a_room() else alone
 
 
 def state_dir() -> Path:
