@@ -200,7 +200,8 @@ def update_effect(run, handle, send) -> tuple[int, list]:
 def test_update_changes_and_answers_as_the_sdk_update_did(run, rec, worker):
     _, account = run(eu.deposit_with_start(rec, unique("cli-ada"), 100, worker.task_queue))
     answers = {}
-    by_sdk = update_effect(run, account, lambda: answers.update(sdk=run(account.execute_update(UpdateAccount.deposit, 10))))
+    deposit = account.execute_update(UpdateAccount.deposit, 10)
+    by_sdk = update_effect(run, account, lambda: answers.update(sdk=run(deposit)))
     command = latest(rec, "update")
     assert command.line.split()[:4] == ["temporal", "workflow", "update", "execute"]
     by_cli = update_effect(run, account, lambda: answers.update(cli=ran(run, command)["result"]))
@@ -286,7 +287,8 @@ def test_cancel_asks_the_workflow_to_stop_as_the_sdk_did(run, rec, worker):
         return (await handle.describe()).status.name, result.closed_reason, no_tasks(await history.event_types(handle))
 
     by_sdk = run(ending(first))
-    assert by_sdk == run(ending(second)) and by_sdk[0] == "COMPLETED" and "WorkflowExecutionCancelRequested" in by_sdk[2]
+    assert by_sdk == run(ending(second)) and by_sdk[0] == "COMPLETED"
+    assert "WorkflowExecutionCancelRequested" in by_sdk[2]
     run(third.signal(SignalAccount.close, "closed, not cancelled"))
     assert run(ending(third)) != by_sdk  # the comparison tells another ending apart
 
@@ -403,3 +405,22 @@ def test_a_generated_command_goes_through_a_secured_endpoint(run, rec, worker, p
     plain = describe(cli.connection_words(server.server_info())).with_value("--address", made[mode].address)
     code, _, err = run(plain.run(env=terminal))
     assert code != 0 and err  # the counterfactual: without the TLS and key flags the endpoint refuses the command
+
+
+# ---------------------------------------------------------------- the notebooks
+
+
+def test_the_notebooks_show_a_line_under_every_kind_of_call():
+    """Each notebook that makes calls records them, and between them every kind gets its line."""
+    import ast
+
+    import nbformat
+
+    shown = set()
+    for path in sorted((ROOT / "notebooks").glob("0[01235]_*.ipynb")):
+        code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+        assert "client = cli.recording(client)" in code, path.name
+        for node in ast.walk(ast.parse(code.replace("await ", ""))):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) == "cli.echo":
+                shown |= {arg.value for arg in node.args}
+    assert shown == set(cli.KINDS), set(cli.KINDS) - shown

@@ -7,7 +7,8 @@ what the SDK call carried (names resolved by the SDK, inputs rendered by its pay
 prints the latest one under a cell's call. Nothing is typed by hand, so the line cannot drift from the code.
 
 What the CLI cannot say is left out, never faked: a terminate's details (`terminate("text")` sends details, not
-a reason; the line carries `--reason` only when the call gave `reason=`), rpc timeouts, headers.
+a reason; the line carries `--reason` only when the call gave `reason=`), rpc timeouts, headers, a payload codec
+(the line carries the payload converter's JSON).
 
 The connection flags name the server this kernel uses (`server.server_info()`): the address and namespace, and
 TLS and the API key when `connection` configured them. A secret is never printed: the key appears as
@@ -26,10 +27,10 @@ from typing import Any, Sequence
 
 import temporalio.converter
 from temporalio.api.common.v1 import Payload
-from temporalio.client import (CancelWorkflowInput, Client, DescribeWorkflowInput, FetchWorkflowHistoryEventsInput, Interceptor,
-                               OutboundInterceptor, QueryWorkflowInput, SignalWorkflowInput, StartWorkflowInput,
-                               StartWorkflowUpdateInput, StartWorkflowUpdateWithStartInput, TerminateWorkflowInput,
-                               WorkflowHistoryEventFilterType, WorkflowUpdateStage)
+from temporalio.client import (CancelWorkflowInput, Client, DescribeWorkflowInput, FetchWorkflowHistoryEventsInput,
+                               Interceptor, OutboundInterceptor, QueryWorkflowInput, SignalWorkflowInput,
+                               StartWorkflowInput, StartWorkflowUpdateInput, StartWorkflowUpdateWithStartInput,
+                               TerminateWorkflowInput, WorkflowHistoryEventFilterType, WorkflowUpdateStage)
 from temporalio.common import QueryRejectCondition, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from . import server
@@ -188,7 +189,8 @@ REUSE = {WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY: "AllowDuplicateFaile
          WorkflowIDReusePolicy.TERMINATE_IF_RUNNING: "TerminateIfRunning"}  # ALLOW_DUPLICATE: both defaults
 CONFLICT = {WorkflowIDConflictPolicy.FAIL: "Fail", WorkflowIDConflictPolicy.USE_EXISTING: "UseExisting",
             WorkflowIDConflictPolicy.TERMINATE_EXISTING: "TerminateExisting"}
-REJECT = {QueryRejectCondition.NOT_OPEN: "not_open", QueryRejectCondition.NOT_COMPLETED_CLEANLY: "not_completed_cleanly"}
+REJECT = {QueryRejectCondition.NOT_OPEN: "not_open",
+          QueryRejectCondition.NOT_COMPLETED_CLEANLY: "not_completed_cleanly"}
 
 
 def _start_words(start, converter) -> list[str]:
@@ -227,28 +229,27 @@ def command_for(call: Any, *, info: server.ServerInfo | None = None,
 
 
 def request_for(call: Any, converter: temporalio.converter.PayloadConverter | None = None) -> Request | None:
-    """The CLI's words for one call, its inputs rendered now (a later change to an argument object is not
-    what was sent)."""
+    """The CLI's words for one call (an argument with no JSON form: a `WorkbookError` saying so)."""
 
-    def command(kind: str, sub: Sequence[str], *words: str) -> Request:
+    def request(kind: str, sub: Sequence[str], *words: str) -> Request:
         return Request(kind, tuple(sub), tuple(words))
 
     if isinstance(call, StartWorkflowInput):
         if call.start_signal:
-            return command("signal-with-start", ["signal-with-start"], *_start_words(call, converter),
+            return request("signal-with-start", ["signal-with-start"], *_start_words(call, converter),
                            "--signal-name", call.start_signal,
                            *input_words("--signal-input", call.start_signal_args, converter))
-        return command("start", ["start"], *_start_words(call, converter))
+        return request("start", ["start"], *_start_words(call, converter))
     if isinstance(call, SignalWorkflowInput):
-        return command("signal", ["signal"], *_target(call.id, call.run_id), "--name", call.signal,
+        return request("signal", ["signal"], *_target(call.id, call.run_id), "--name", call.signal,
                        *input_words("--input", call.args, converter))
     if isinstance(call, QueryWorkflowInput):
         reject = ["--reject-condition", REJECT[call.reject_condition]] if call.reject_condition in REJECT else []
-        return command("query", ["query"], *_target(call.id, call.run_id), "--name", call.query,
+        return request("query", ["query"], *_target(call.id, call.run_id), "--name", call.query,
                        *input_words("--input", call.args, converter), *reject)
     if isinstance(call, StartWorkflowUpdateInput):
         completed = call.wait_for_stage == WorkflowUpdateStage.COMPLETED
-        return command("update", ["update", "execute" if completed else "start"],
+        return request("update", ["update", "execute" if completed else "start"],
                        *([] if completed else ["--wait-for-stage", "accepted"]),
                        *_target(call.id, call.run_id), "--name", call.update,
                        *input_words("--input", call.args, converter),
@@ -256,22 +257,23 @@ def request_for(call: Any, converter: temporalio.converter.PayloadConverter | No
     if isinstance(call, StartWorkflowUpdateWithStartInput):
         update = call.update_workflow_input
         completed = update.wait_for_stage == WorkflowUpdateStage.COMPLETED
-        return command("update-with-start", ["execute-update-with-start" if completed else "start-update-with-start"],
+        sub = "execute-update-with-start" if completed else "start-update-with-start"
+        return request("update-with-start", [sub],
                        *_start_words(call.start_workflow_input, converter),
                        "--update-name", update.update, *input_words("--update-input", update.args, converter),
                        *(["--update-id", update.update_id] if update.update_id else []),
                        *([] if completed else ["--update-wait-for-stage", "accepted"]))
     if isinstance(call, DescribeWorkflowInput):
-        return command("describe", ["describe"], *_target(call.id, call.run_id))
+        return request("describe", ["describe"], *_target(call.id, call.run_id))
     if isinstance(call, FetchWorkflowHistoryEventsInput):
         if call.wait_new_event or call.next_page_token or call.event_filter_type != \
                 WorkflowHistoryEventFilterType.ALL_EVENT:
             return None  # waiting for the result, or the next page of a history already shown
-        return command("show", ["show"], *_target(call.id, call.run_id))
+        return request("show", ["show"], *_target(call.id, call.run_id))
     if isinstance(call, CancelWorkflowInput):
-        return command("cancel", ["cancel"], *_target(call.id, call.run_id))  # (--reason is for batches only)
+        return request("cancel", ["cancel"], *_target(call.id, call.run_id))  # (--reason is for batches only)
     if isinstance(call, TerminateWorkflowInput):
-        return command("terminate", ["terminate"], *_target(call.id, call.run_id),
+        return request("terminate", ["terminate"], *_target(call.id, call.run_id),
                        *(["--reason", call.reason] if call.reason else []))
     return None
 
@@ -279,21 +281,32 @@ def request_for(call: Any, converter: temporalio.converter.PayloadConverter | No
 # ---------------------------------------------------------------- recording a client's calls
 
 
+KIND_OF = {StartWorkflowInput: "start", SignalWorkflowInput: "signal", QueryWorkflowInput: "query",
+           StartWorkflowUpdateInput: "update", StartWorkflowUpdateWithStartInput: "update-with-start",
+           DescribeWorkflowInput: "describe", FetchWorkflowHistoryEventsInput: "show", CancelWorkflowInput: "cancel",
+           TerminateWorkflowInput: "terminate"}
+
+
 @dataclass
 class Recorder:
-    """The latest request of each kind a recording client sent (cheap per call: the connection flags are
-    worked out only when a line is shown)."""
+    """The latest call of each kind a recording client made. Recording costs a dictionary write per call; the
+    words are worked out only when a line is shown (a notebook that measures latency measures the SDK)."""
 
     converter: temporalio.converter.PayloadConverter
-    latest: dict[str, Request] = field(default_factory=dict)
+    calls: dict[str, Any] = field(default_factory=dict)
 
     def record(self, call: Any) -> None:
-        try:
-            found = request_for(call, self.converter)
-        except WorkbookError:
-            return  # an argument with no JSON form: that call has no line (the call itself goes on)
-        if found is not None:
-            self.latest[found.kind] = found
+        kind = KIND_OF.get(type(call))
+        if kind == "start" and call.start_signal:
+            kind = "signal-with-start"
+        if kind == "show" and (call.wait_new_event or call.next_page_token
+                               or call.event_filter_type != WorkflowHistoryEventFilterType.ALL_EVENT):
+            return  # waiting for a result, or the next page of a history already recorded
+        if kind:
+            self.calls[kind] = call
+
+    def command(self, kind: str) -> Command:
+        return command_for(self.calls[kind], converter=self.converter)
 
 
 class _Recording(Interceptor):
@@ -378,11 +391,12 @@ def latest(*kinds: str, client: Client | None = None) -> list[Command]:
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {', '.join(map(repr, unknown))}")
-    found = recorder(client).latest
-    missing = [k for k in kinds if k not in found]
+    found = recorder(client)
+    missing = [k for k in kinds if k not in found.calls]
     if missing:
-        raise WorkbookError(f"no {' or '.join(missing)} call recorded yet: make the call first, then show its command")
-    return [found[k].command() for k in kinds]
+        raise WorkbookError(f"no {' or '.join(missing)} call recorded yet: make the call first, then show its "
+                            "command")
+    return [found.command(k) for k in kinds]
 
 
 def echo(*kinds: str, client: Client | None = None) -> None:
