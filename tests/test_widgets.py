@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
+
+import ipywidgets
 
 from tutorial import widgets
 from tutorial.workflows import domain
@@ -21,19 +24,78 @@ def test_a_click_runs_the_action_and_shows_its_result(run):
 
         async def action():
             calls.append(1)
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(widgets.BUSY_AFTER_S * 3)
             return "forty-two"
 
         button = widgets.ActionButton("Go", action)
         first = button.click()
         second = button.click()  # a quick double click while the first still runs
-        assert first is second and button.button.disabled
+        assert first is second
+        await asyncio.sleep(widgets.BUSY_AFTER_S * 1.5)
+        assert button.button.disabled and button.button.description == "Go …", "a slow action shows it is busy"
         assert await button.result() == "forty-two"
         return calls, button
 
     calls, button = run(scenario())
     assert calls == [1], "a double click must not run the action twice"
     assert "forty-two" in shown(button.output) and not button.button.disabled
+
+
+class Sent:
+    """Counts the state messages widgets send to the front end (each trait change is one, in a kernel)."""
+
+    def __init__(self, monkeypatch):
+        self.messages: list[tuple[str, tuple[str, ...]]] = []
+        original = ipywidgets.Widget._send
+
+        def counting(widget, msg, buffers=None):
+            self.messages.append((type(widget).__name__, tuple(sorted(msg.get("state", {})))))
+            return original(widget, msg, buffers=buffers)
+
+        monkeypatch.setattr(ipywidgets.Widget, "_send", counting)
+
+
+def test_a_fast_click_sends_one_widget_message_its_answer(run, monkeypatch):
+    """Issue 18: a 10 ms update paid six widget messages (disable, "…", clear, answer, enable, label); now one."""
+    clicks = iter(range(100))
+
+    async def action():
+        return f"quick {next(clicks)}"  # each answer differs (an identical one sends nothing at all)
+
+    form = widgets.ActionForm("Deposit", {"amount": "1"}, lambda amount: action(),
+                              parse=lambda v: {"amount": domain.parse_amount(v["amount"])})
+    run(form.submit(amount="1"))
+    sent = Sent(monkeypatch)
+    for i in range(1, 4):
+        assert run(form.submit(amount="1")) == f"quick {i}"
+    assert sent.messages == [("Output", ("outputs",))] * 3, sent.messages
+    assert len(form.output.outputs) == 1 and "quick 3" in shown(form.output)
+
+
+def test_counterfactual_a_slow_click_shows_busy_and_sends_more(run, monkeypatch):
+    """The check above would fail for an action slower than BUSY_AFTER_S: it shows its busy state (one message
+    for the button, one to clear the answer), then its answer and the button back."""
+    async def slow():
+        await asyncio.sleep(widgets.BUSY_AFTER_S * 2)
+        return "slow"
+
+    button = widgets.ActionButton("Go", slow)
+    widgets.message(button.output, "an earlier answer")
+    sent = Sent(monkeypatch)
+    assert run(button.result()) == "slow"
+    assert sent.messages == [("Button", ("description", "disabled")), ("Output", ("outputs",)),
+                             ("Output", ("outputs",)), ("Button", ("description", "disabled"))], sent.messages
+    assert len(button.output.outputs) == 1 and "slow" in shown(button.output)
+    assert not button.button.disabled and button.button.description == "Go"
+
+
+def test_progress_redraws_at_most_every_tenth_of_a_second(monkeypatch):
+    bar = widgets.Progress(10_000, "work")
+    sent = Sent(monkeypatch)
+    for _ in range(10_000):
+        bar.step()
+    assert bar.bar.value == 10_000 and bar.label.value.startswith("10000 / 10000")
+    assert len(sent.messages) <= 2 * (10 * (time.perf_counter() - bar.started) + 2), len(sent.messages)
 
 
 def test_result_runs_the_action_once_when_nobody_clicked(run):

@@ -63,16 +63,18 @@ def plain(markup: str) -> str:
 LOOKS = {"ok": ("#1b5e20", "✔"), "caution": ("#8a5a00", "⚠"), "error": ("#b00020", "✖"), "ready": ("#555555", "·")}
 
 
-def message(out: widgets.Output, text: str, *, error: bool = False, kind: str | None = None) -> None:
+def message(out: widgets.Output, text: str, *, error: bool = False, kind: str | None = None,
+            replace: bool = False) -> None:
     """Show one line in an Output area: ok ✔, caution ⚠, error ✖ or a neutral ready line. Works from callbacks
-    and tasks alike.
+    and tasks alike. `replace=True`: the line replaces what the area showed, in the same single widget message.
 
     Sets the synced `outputs` trait directly: no display formatters to run, nothing routed through a cell.
     """
     colour, icon = LOOKS[kind or ("error" if error else "ok")]
     markup = f'<div style="color:{colour};font-family:monospace;white-space:pre-wrap">{icon} {text}</div>'
-    out.outputs = (*out.outputs, {"output_type": "display_data", "metadata": {},
-                                  "data": {"text/html": markup, "text/plain": f"{icon} {plain(text)}"}})
+    out.outputs = (*(() if replace else out.outputs),
+                   {"output_type": "display_data", "metadata": {},
+                    "data": {"text/html": markup, "text/plain": f"{icon} {plain(text)}"}})
 
 
 class TookTooLong(Exception):
@@ -98,6 +100,11 @@ async def _within(coro: Awaitable[Any], seconds: float | None) -> Any:
         raise TookTooLong() from None
 
 
+# A click that answers sooner than this shows no busy state: its answer is its only widget message (each trait
+# change is a message to the front end, about 0.3 ms in a kernel; a 10 ms update paid six of them). A slower
+# action shows the busy button and the cleared answer area this long after the click.
+BUSY_AFTER_S = 0.1
+
 NO_ANSWER = "No answer within {timeout:g} s: is a worker running for this task queue?"
 HELD_BY_SERVER = ("No answer within {timeout:g} s: the request is stored in the server and runs as soon as a worker "
                   "polls this task queue. Do not send it again; start the worker (or wait for it).")
@@ -106,7 +113,8 @@ HELD_BY_SERVER = ("No answer within {timeout:g} s: the request is stored in the 
 class ActionButton:
     """A button that runs `action()` (a coroutine function) and shows its result or a short error.
 
-    While the action runs the button is disabled and says so, so a double click cannot start it twice.
+    A click while the action runs is ignored, so a double click cannot start it twice; an action that runs longer
+    than `BUSY_AFTER_S` also shows it (the button disabled, "…"), a faster one changes nothing but its answer.
     An action that takes longer than `timeout` seconds (a workflow waiting for a stopped worker, say) is
     given up with `on_timeout` (what became of the request), and the button works again. `needs` run
     first: each restores something the action needs (a stopped worker, a closed account; see
@@ -130,6 +138,7 @@ class ActionButton:
         self.last_result: Any = None
         self.last_error: BaseException | None = None
         self.clicks = 0
+        self._busy = False  # showing the busy state (see BUSY_AFTER_S)
         self._label = description
         self.button.on_click(lambda _b: self.click())
         self.widget = widgets.VBox([self.button, self.output])
@@ -142,10 +151,26 @@ class ActionButton:
         if self.task is not None and not self.task.done():
             return self.task
         self.clicks += 1
-        self.button.disabled = True  # at once, so a second click cannot queue a second run
-        self.button.description = f"{self._label} …"
-        self.task = asyncio.ensure_future(self._run())
+        self.task = asyncio.ensure_future(self._run())  # a second click meanwhile gets this task (see above)
         return self.task
+
+    def _show_busy(self) -> None:
+        """The action is taking a while: say so (the button disabled, the last answer cleared)."""
+        self._busy = True
+        with self.button.hold_sync():  # one message for both traits
+            self.button.disabled = True
+            self.button.description = f"{self._label} …"
+        if self.clear:
+            self.output.outputs = ()  # the synced trait itself: clear_output() from a task may not reach the page
+
+    def _answer(self, text: str, **kind) -> None:
+        """The click's answer: replaces the last one (`clear`) in one message, and ends a busy state."""
+        message(self.output, text, replace=self.clear, **kind)
+        if self._busy:
+            self._busy = False
+            with self.button.hold_sync():
+                self.button.disabled = False
+                self.button.description = self._label
 
     async def _act(self) -> Any:
         for need in self.needs:
@@ -153,27 +178,31 @@ class ActionButton:
         return await self.action()
 
     async def _run(self) -> Any:
-        if self.clear:
-            self.output.outputs = ()  # the synced trait itself: clear_output() from a task may not reach the page
         notes: list[str] = []
         _notes.set(notes)  # this task's own context: note() calls inside the action land here
+        busy = asyncio.get_running_loop().call_later(BUSY_AFTER_S, self._show_busy)
         started = time.perf_counter()
         try:
             self.last_result = await _within(self._act(), self.timeout)
             self.last_error = None
             elapsed = (time.perf_counter() - started) * 1000
+            busy.cancel()
             kind = "caution" if isinstance(self.last_result, Caution) else "ok"
-            message(self.output, f"{self.show(self.last_result)} <small>({elapsed:.0f} ms)</small>"
-                    + _noted(notes), kind=kind)
+            self._answer(f"{self.show(self.last_result)} <small>({elapsed:.0f} ms)</small>" + _noted(notes),
+                         kind=kind)
             return self.last_result
         except Exception as err:  # every failure becomes one short line
+            busy.cancel()
             self.last_error = err
             text = self.on_timeout.format(timeout=self.timeout) if isinstance(err, TookTooLong) else explain(err)
-            message(self.output, html.escape(text) + _noted(notes), error=True)
+            self._answer(html.escape(text) + _noted(notes), error=True)
             return None
         finally:
-            self.button.disabled = False
-            self.button.description = self._label
+            busy.cancel()
+            if self._busy:  # cancelled, or the answer itself failed: the button must work again
+                self._busy = False
+                self.button.disabled = False
+                self.button.description = self._label
 
     def ready(self, text: str = "ready") -> None:
         """Show a neutral line instead of the last answer: a cell that tried bad input leaves the widget clean."""
@@ -250,10 +279,13 @@ class ActionForm:
 class Progress:
     """A progress bar with a label, for anything that takes seconds: `bar.step()` in the loop."""
 
+    REDRAW_S = 0.1
+
     def __init__(self, total: int, description: str = ""):
         self.total = max(1, total)
         self.done = 0
         self.started = time.perf_counter()
+        self._drawn = 0.0
         self.bar = widgets.IntProgress(min=0, max=self.total, description=description,
                                        layout=widgets.Layout(width="420px"))
         self.label = widgets.Label(f"0 / {self.total}")
@@ -263,11 +295,16 @@ class Progress:
         display(self.widget)
 
     def step(self, n: int = 1) -> None:
+        """Count `n` done; the bar and its label are redrawn at most every REDRAW_S (each redraw is a widget
+        message, sent from between the measured steps)."""
         self.done += n
+        now = time.perf_counter()
+        if now - self._drawn < self.REDRAW_S and self.done < self.total:
+            return
+        self._drawn = now
         self.bar.value = min(self.done, self.total)
-        if self.done % max(1, self.total // 50) == 0 or self.done >= self.total:
-            rate = self.done / max(1e-9, time.perf_counter() - self.started)
-            self.label.value = f"{self.done} / {self.total} ({rate:.0f}/s)"
+        rate = self.done / max(1e-9, now - self.started)
+        self.label.value = f"{self.done} / {self.total} ({rate:.0f}/s)"
 
     def finish(self, text: str = "") -> None:
         self.bar.value = self.total
