@@ -66,6 +66,35 @@ need_nginx() {  # the secured-endpoint tests put Debian's nginx (TLS, gRPC) in f
   fi
 }
 
+need_hub_proxy() {  # the JupyterHub test's proxy: configurable-http-proxy from the npm registry, project-local
+  local dir=build/hub-proxy version=5.3.0
+  [ -x "$dir/node_modules/.bin/configurable-http-proxy" ] && return 0
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "Installing Debian's nodejs and npm for the JupyterHub test's proxy ..."
+    if ! apt_install nodejs npm; then
+      echo "npm is missing and could not be installed: the JupyterHub test will be skipped." >&2
+      [ -z "${CI:-}" ] || { echo "In CI the JupyterHub test must run: failing." >&2; exit 1; }
+      return 0
+    fi
+  fi
+  echo "Installing configurable-http-proxy $version (npm) into $dir for the JupyterHub test ..."
+  mkdir -p "$dir"
+  if ! npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "configurable-http-proxy@$version" >/dev/null; then
+    echo "Could not install configurable-http-proxy: the JupyterHub test will be skipped." >&2
+    [ -z "${CI:-}" ] || { echo "In CI the JupyterHub test must run: failing." >&2; exit 1; }
+  fi
+}
+
+need_devcontainer_cli() {  # the launch-config test reads .devcontainer/ with the real Dev Containers CLI (npm)
+  local dir=build/devcontainer-cli version=0.89.0
+  [ -x "$dir/node_modules/.bin/devcontainer" ] && return 0
+  command -v npm >/dev/null 2>&1 || { echo "npm is missing: the Dev Containers CLI check will be skipped." >&2; return 0; }
+  echo "Installing @devcontainers/cli $version (npm) into $dir for the launch-config test ..."
+  mkdir -p "$dir"
+  npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "@devcontainers/cli@$version" >/dev/null ||
+    echo "Could not install @devcontainers/cli: its check will be skipped." >&2
+}
+
 case "${1:-}" in
   lab)
     setup
@@ -76,6 +105,8 @@ case "${1:-}" in
     setup "[test]"
     need_chromium
     need_nginx
+    need_hub_proxy
+    need_devcontainer_cli
     exec "$PY" -m pytest -n "$WORKERS" --dist loadgroup --durations=15 "${@:2}"
     ;;
   quick)  # loadfile: nbval's cells of one notebook stay on one worker, in order
