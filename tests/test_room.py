@@ -131,14 +131,18 @@ def test_a_clean_up_of_one_learner_ends_only_theirs_and_only_after_a_plan(run, c
             late = await client.start_workflow(Counter.run, id=unique("nb00-counter"), task_queue=unique("nb00"))
         ended = await room.cleanup(client, plan)
         statuses = {n: (await h.describe()).status.name for n, h in {**opened, "late": late}.items()}
+        await until(lambda: room.survey(client, learner="eve"), lambda r: r.learners["eve"].open["nb00"] == 1)
         await late.terminate()
+        await until(lambda: room.survey(client, learner="eve"), lambda r: not r.learners["eve"].open["nb00"])
+        progress = (await room.survey(client, learner="eve")).learners["eve"].progress()
         await opened["eve-2"].terminate()
-        return by_prefix, plan, ended, statuses
+        return by_prefix, plan, ended, statuses, progress
 
-    by_prefix, plan, ended, statuses = run(scenario())
+    by_prefix, plan, ended, statuses, progress = run(scenario())
     assert by_prefix == 2, "the counterfactual: a plain prefix listing mixes eve-2's workflow into eve's"
     assert plan.target == "eve" and plan.describe() == "1 open workflow(s) of eve's"
     assert len(ended) == 1 and ended[0].startswith("eve-nb00-")
+    assert progress == "nb00 ended", "terminated by the clean-up is not finished"
     assert statuses == {"eve": "TERMINATED", "eve-2": "RUNNING", "late": "RUNNING"}, statuses
 
 

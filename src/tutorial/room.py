@@ -88,12 +88,14 @@ class Learner:
         return sorted(self.runs)
 
     def finished(self, tag: str) -> bool:
-        """The notebook's workflows exist and none is open (its Run All ends in a clean-up that closes them)."""
-        return self.runs[tag] > 0 and self.open[tag] == 0
+        """The notebook's workflows exist, none is open and some completed: its Run All reached the clean-up,
+        which closes what it opened (terminated or failed alone, say by the instructor's clean-up, is not)."""
+        return self.runs[tag] > 0 and self.open[tag] == 0 and self.completed[tag] > 0
 
     def progress(self) -> str:
-        """`nb00 ✔ · nb02 … 3 open`: which notebooks' workflows exist, and whether they have all closed."""
-        return " · ".join(f"{t} ✔" if self.finished(t) else f"{t} … {self.open[t]} open" for t in self.notebooks)
+        """`nb00 ✔ · nb02 … 3 open`: which notebooks' workflows exist, and whether they have closed."""
+        return " · ".join(f"{t} ✔" if self.finished(t) else f"{t} … {self.open[t]} open" if self.open[t]
+                          else f"{t} ended" for t in self.notebooks)
 
 
 @dataclass
@@ -126,7 +128,7 @@ class Room:
         names = ", ".join(sorted(self.learners)) or "nobody yet"
         stuck = sorted({s.learner for s in self.stuck})
         return (f"{len(self.learners)} learner(s) here ({names}); stuck: {', '.join(stuck) or 'nobody'}; "
-                f"{self.rpcs} calls to the server")
+                f"{self.rpcs} call{'s' if self.rpcs != 1 else ''} to the server")
 
 
 def _query(name: str | None) -> str:
@@ -308,10 +310,18 @@ class Demo:
     to show even on an empty server: demo-ada finished notebook 00 and left notebook 02's account open (idle,
     nothing pending); demo-bo started notebook 00's Greet and has no worker (a kernel that died)."""
 
+    client: Client
     ada_greet: WorkflowHandle
     ada_account: WorkflowHandle
     bo_greet: WorkflowHandle
     bo_queue: str
+
+    def bo_worker(self) -> WorkerController:
+        """The worker demo-bo lacked, on demo-bo's queue (made as demo-bo: a controller scopes its queue to the
+        learner whose kernel makes it)."""
+        with as_learner(DEMO_LEARNERS[1]):
+            return WorkerController(self.client, task_queue=self.bo_queue, workflows=[Greet],
+                                    activities=[compose_greeting])
 
 
 async def play_demo(client: Client) -> Demo:
@@ -326,4 +336,4 @@ async def play_demo(client: Client) -> Demo:
     with as_learner(bo):
         queue = unique("nb00")
         waiting = await client.start_workflow(Greet.run, bo, id=unique("nb00-greet"), task_queue=queue)
-    return Demo(greet, account, waiting, queue)
+    return Demo(client, greet, account, waiting, queue)
