@@ -19,8 +19,13 @@ def test_start_runs_workflows_and_stop_stops(run, client):
     assert not w.running and "STOPPED" in w.status()
     run(w.start())
     assert w.running and "RUNNING" in w.status()
-    result = run(client.execute_workflow(Greet.run, "Ada", id=unique("greet"), task_queue=w.task_queue))
-    assert result == "Hello, Ada!"
+    greets_then_stops(run, client, w, "Ada")
+
+
+def greets_then_stops(run, client, w, name: str) -> None:
+    """The worker runs a workflow to its result, then stops."""
+    result = run(client.execute_workflow(Greet.run, name, id=unique("greet"), task_queue=w.task_queue))
+    assert result == f"Hello, {name}!"
     run(w.stop())
     assert not w.running
 
@@ -137,10 +142,7 @@ def test_a_start_during_a_stop_waits_for_it_and_the_worker_runs(run, client):
 
     run(three_at_once())
     assert w.running and polling_tasks(w, run) == 1
-    result = run(client.execute_workflow(Greet.run, "Cy", id=unique("greet"), task_queue=w.task_queue))
-    assert result == "Hello, Cy!"
-    run(w.stop())
-    assert not w.running
+    greets_then_stops(run, client, w, "Cy")
 
 
 def test_counterfactual_without_taking_turns_the_start_is_lost_in_the_stop(run, client):
