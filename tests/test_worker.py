@@ -126,7 +126,7 @@ def polling_tasks(w, run) -> int:
 async def stop_then_start_at_once(stop, start):
     """The panel's Stop, and a click whose need starts the worker while that stop is still under way."""
     async def click_soon():
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # the stop has begun (its shutdown is under way), and has not finished
         await start()
     await asyncio.gather(stop(), click_soon())
 
