@@ -26,13 +26,17 @@ def command(args: list[str], **env: str) -> subprocess.CompletedProcess:
 def test_a_tiny_run_has_every_row_in_its_output_csv_and_chart(run, client, tmp_path):
     # against the session's server, as against a workshop cluster: the command must not stop it
     address = server.server_info().address
-    done = command(["-n", "2", "--warmup", "1", "--duration", "0.1", "--concurrency", "1,4", "--out", str(tmp_path)],
+    done = command(["-n", "2", "--warmup", "1", "--paced", "2", "--duration", "0.1", "--concurrency", "1,4",
+                    "--out", str(tmp_path)],
                    TEMPORAL_ADDRESS=address)  # two concurrencies, short: the rows are what this test is about
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout
     for label in bench.LABELS.values():
         assert label in out, f"missing row {label!r}"
     assert "helpers: update via ActionForm.submit" in out and "replay: p50" in out
+    assert "back to back vs paced" in out and "the decision table uses the paced figures" in out
+    assert "signal, then query until visible · back to back" in out, "where a round trip's time goes"
+    assert "a click in a Jupyter kernel: update via ActionForm.submit" in out, done.stderr[-1000:]
     assert out.count("overloaded worker:") == len(bench.OVERLOAD_KEYS)
     assert "throughput: update x 4" in done.stderr, "the progress line names each phase"
 
@@ -41,6 +45,8 @@ def test_a_tiny_run_has_every_row_in_its_output_csv_and_chart(run, client, tmp_p
     expected = {("latency", key, "1") for key in bench.LABELS}
     expected |= {("throughput", key, str(c)) for key in bench.THROUGHPUT_KEYS for c in (1, 4)}
     expected |= {("helpers", "helper_ratio", "1"), ("replay", "replay", "1")}
+    expected |= {("paced", key, "1") for key in bench.PACED_KEYS}
+    expected |= {("round trip", key, "1") for key in ("per_request", "signal_query", "update")}
     expected |= {("overloaded", key, "1") for key in bench.OVERLOAD_KEYS}
     assert expected <= found, expected - found
     latency = {r["key"]: r for r in rows if r["section"] == "latency"}
@@ -54,6 +60,7 @@ def test_a_tiny_run_has_every_row_in_its_output_csv_and_chart(run, client, tmp_p
 
     png = (tmp_path / "results.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+    assert (tmp_path / "round_trips.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     assert server.server_info().address == address
 
@@ -81,7 +88,8 @@ def started_by(marker: str) -> set[int]:
 
 def test_with_the_embedded_server_it_stops_the_server_it_started(tmp_path):
     marker = os.urandom(6).hex()
-    done = command(["-n", "1", "--warmup", "0", "--concurrency", "1", "--duration", "0.1", "--no-overload",
+    done = command(["-n", "1", "--warmup", "0", "--paced", "1", "--concurrency", "1", "--duration", "0.1", "--no-overload",
+                    "--no-kernel",
                     "--out", str(tmp_path)], TEMPORAL_ADDRESS="", BENCH_PROBE=marker)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "embedded dev server" in done.stdout and (tmp_path / "results.csv").exists()
@@ -106,7 +114,8 @@ def test_the_leftover_check_sees_a_server_that_is_still_running(run):
 def test_help_lists_every_option_and_exits_0():
     done = command(["--help"])
     assert done.returncode == 0, done.stderr
-    for option in ("--repeat", "--warmup", "--concurrency", "--duration", "--no-overload", "--out"):
+    for option in ("--repeat", "--warmup", "--paced", "--concurrency", "--duration", "--no-kernel", "--no-overload",
+                   "--out"):
         assert option in done.stdout
 
 
@@ -125,8 +134,9 @@ def test_bad_options_get_one_line_and_exit_2(capsys, args, says):
 
 def test_the_options_become_settings():
     settings = cli.settings_from_args(cli.parser().parse_args(
-        ["-n", "40", "--warmup", "2", "--concurrency", "4,1", "--duration", "0.5", "--no-overload"]))
+        ["-n", "40", "--warmup", "2", "--paced", "7", "--concurrency", "4,1", "--duration", "0.5", "--no-overload"]))
     assert (settings.n, settings.warmup, settings.concurrency, settings.duration) == (40, 2, (1, 4), 0.5)
+    assert settings.paced_n == 7
     assert not settings.overload and settings.overload_reps == 8  # N/5, between 3 and 10
     defaults = cli.settings_from_args(cli.parser().parse_args([]))
     assert defaults.n == bench.Settings.n and defaults.overload and defaults.overload_reps == 10

@@ -10,9 +10,10 @@ import pytest
 
 from tutorial import polling
 from tutorial import bench
-from tutorial.bench.measure import OVERLOAD_SLOTS
+from tutorial.bench.measure import OVERLOAD_SLOTS, ROUND_TRIP_KEYS
 
-SETTINGS = dict(n=3, warmup=1, concurrency=(1, 2), duration=0.1, overload_reps=2, overload_entities=2)
+SETTINGS = dict(n=3, warmup=1, concurrency=(1, 2), duration=0.1, overload_reps=2, overload_entities=2, paced_n=3,
+                settle=4, pause_ms=(5, 20), seed=18)
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,9 @@ def measured(run, client):
 def test_a_run_records_the_queries_per_deposit_and_the_first_and_last_request_history(measured):
     results, _ = measured
     settings = results.settings
-    assert len(results.signal_queries) == settings.warmup + settings.n  # one count per deposit of the latency row
+    # one count per deposit of the back-to-back row (its settling calls too)
+    assert len(results.signal_queries) == results.settled["signal_query"] + settings.warmup + settings.n
+    assert all(results.settled[key] >= settings.settle for key in bench.model.SETTLE_KEYS)
     assert all(q >= 1 for q in results.signal_queries)
     first, last = results.request_history_lengths
     assert first > 0 and last == first, "every workflow-per-request history has the same length"
@@ -43,6 +46,29 @@ def test_every_latency_row_and_throughput_cell_is_measured(measured):
     assert results.target == "test" and "cores" in results.machine and results.seconds > 0
 
 
+def test_every_interaction_is_measured_paced_too_and_its_round_trips_split(measured):
+    results, _ = measured
+    s = results.settings
+    assert list(results.paced) == list(bench.PACED_KEYS)
+    assert all(len(lat.samples_ms) == s.paced_n and lat.p50 > 0 for lat in results.paced.values())
+    assert set(results.round_trips) == {(rhythm, key) for rhythm in (bench.BACK_TO_BACK, bench.PACED)
+                                        for key in ROUND_TRIP_KEYS}
+    for (rhythm, key), b in results.round_trips.items():
+        assert len(b.parts) == (s.n if rhythm == bench.BACK_TO_BACK else s.paced_n), (rhythm, key)
+        for parts in b.parts:  # the stages sum to what the client measured, each stage at least 0 on one machine
+            assert parts.total == pytest.approx(parts.trip.ms, abs=0.01)
+            assert min(parts.stages.values()) > -1.0, parts.stages
+        if key != "signal":  # every other interaction waits for a worker's workflow task
+            assert b.typical.stages["in the worker"] > 0 and any(n == "WorkflowTaskCompleted" for n, _ in b.typical.events)
+
+
+def test_the_helpers_row_records_each_clicks_own_time(measured):
+    results, _ = measured
+    helper = results.latency["update_helper"]
+    assert len(helper.own_ms) == results.settings.n
+    assert all(0 < own < total for own, total in zip(helper.own_ms, helper.samples_ms)), helper.own_ms
+
+
 def test_replays_and_the_overloaded_worker_are_recorded(measured):
     results, _ = measured
     assert len(results.replay_events) == len(results.replay_ms) > 0 and results.replay_fixed_ms > 0
@@ -56,7 +82,8 @@ def test_replays_and_the_overloaded_worker_are_recorded(measured):
 def test_the_progress_names_each_phase_and_stays_within_its_total(measured):
     _, progress = measured
     lines = progress.stream.getvalue()
-    for phase in ("latency: floor", "latency: helpers vs raw SDK", "throughput: update x 2", "replay",
+    for phase in ("latency: paced", "latency: floor", "latency: helpers vs raw SDK", "round trips",
+                  "throughput: update x 2", "replay",
                   "overloaded worker", "closing entities"):
         assert f"bench: {phase} (" in lines, lines
     assert 0 < progress.done <= progress.total

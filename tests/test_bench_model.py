@@ -11,22 +11,26 @@ from tutorial.bench.model import EVENT_KEYS, FORM_MAX_CALLERS, FORM_MAX_REPETITI
 
 def test_settings_refuse_nonsense():
     for bad in ({"n": 0}, {"warmup": -1}, {"concurrency": ()}, {"concurrency": (0,)}, {"duration": 0},
-                {"overload_reps": 0}):
+                {"overload_reps": 0}, {"paced_n": -1}, {"settle": -1}, {"pause_ms": (20, 10)},
+                {"pause_ms": (-1, 10)}):
         with pytest.raises(ValueError):
             bench.Settings(**bad)
     assert bench.Settings(concurrency=(8, 1, 8)).concurrency == (1, 8)
 
 
 def test_units_count_every_step_of_a_run():
-    s = bench.Settings(n=4, warmup=1, concurrency=(1, 8), overload_reps=3)
+    s = bench.Settings(n=4, warmup=1, concurrency=(1, 8), overload_reps=3, paced_n=2, settle=5)
     reps = 5
-    assert s.units() == reps * 9 + 20 * 7 * 2 + 2 * 3 + 24  # 9 latency rows, 7 throughput keys, 2 overloaded rows
-    assert bench.Settings(n=4, warmup=1, concurrency=(1, 8), overload=False).units() == s.units() - 6
+    # 9 latency rows, 2 of them settled first, 7 paced rows, 7 throughput keys, 2 overloaded rows, 12 replays
+    assert s.units() == reps * 9 + 5 * 2 + 2 * 7 + 20 * 7 * 2 + 2 * 3 + 24
+    assert bench.Settings(n=4, warmup=1, concurrency=(1, 8), overload=False, paced_n=2, settle=5).units() \
+        == s.units() - 6
 
 
 def test_the_form_makes_a_short_run():
     s = bench.settings_from_form({"repetitions": "12", "callers": "64, 1,8,"})
     assert (s.n, s.concurrency, s.warmup, s.duration, s.overload_reps) == (12, (1, 8, 64), 3, 0.3, 5)
+    assert s.paced_n == 12 and s.settle == bench.Settings.settle  # paced as many times; settled as the command
 
 
 @pytest.mark.parametrize("values, says", [
@@ -79,6 +83,17 @@ def test_the_derived_figures():
     assert list(r.events_per_op()) == [k for k in EVENT_KEYS if k in r.latency]
     assert r.throughput[("floor", 1)].per_s == 100.0
     assert Throughput("floor", 1, ops=5, seconds=0).per_s == 0.0
+    assert Latency("x", [1.0, 2.0, 6.0]).mean == 3.0 and Latency("x", []).mean != Latency("x", []).mean
+
+
+def test_the_decision_uses_the_paced_figure_when_there_is_one():
+    r = figures()
+    assert r.chosen_rhythm == bench.BACK_TO_BACK and r.chosen("update") is r.latency["update"]
+    r.paced["floor"] = Latency("floor", [4.0, 4.0])
+    r.paced["update"] = Latency("update", [20.0, 20.0])
+    assert r.chosen_rhythm == bench.PACED and r.chosen("update") is r.paced["update"]
+    assert r.x_floor(20.0, bench.PACED) == 5.0 and r.x_floor(20.0) == 10.0  # each rhythm against its own floor
+    assert r.pace_ratio("update") == pytest.approx(13.0 / 20.0)
 
 
 def test_machine_names_cores_and_python():

@@ -15,7 +15,7 @@ from tutorial import bench, limits
 @pytest.fixture(scope="module")
 def results(run, client):
     settings = bench.Settings(n=2, warmup=1, concurrency=(1, 2), duration=0.1, overload_reps=1,
-                              overload_entities=2)
+                              overload_entities=2, paced_n=2, settle=3, pause_ms=(5, 20))
     with open(os.devnull, "w") as quiet:
         return run(bench.run(client, settings, progress=bench.TerminalProgress(1, stream=quiet),
                              target="report test"))
@@ -77,6 +77,41 @@ def test_the_decision_table_puts_the_prose_beside_the_figures(results):
     assert table.loc["workflow-per-request + database", bench.UNTIL_LIMIT].startswith("never")
     assert f"{limits.HISTORY_EVENTS_SUGGEST.value:,}-event hint" in \
         decision.set_index("pattern").loc["long-lived entity + continue-as-new", "replay after an eviction"]
+
+
+def test_both_rhythms_side_by_side_and_the_decision_uses_the_paced_one(results):
+    text = bench.as_text(results)
+    assert "back to back vs paced" in text and bench.DECISION_WHY in text
+    pacing = bench.pacing_table(results)
+    assert list(pacing["interaction"]) == [bench.LABELS[k] for k in bench.PACED_KEYS]
+    assert list(pacing.columns) == ["interaction", "back to back p50", "back to back p95", "paced p50", "paced p95",
+                                    "back to back / paced"]
+    decision = bench.decision_table(results).set_index("pattern")
+    update = decision.loc["entity: update (+ update-with-start)", "a change (p50, paced)"]
+    assert update.startswith(f"{results.paced['update'].p50:.1f} ms"), update
+    rows = [r for r in bench.rows(results) if r["section"] == "paced"]
+    assert [r["key"] for r in rows] == list(bench.PACED_KEYS) and rows[0]["p50_x_floor"] == 1.0
+
+
+def test_counterfactual_without_paced_rows_the_decision_uses_back_to_back(results):
+    """The check above would fail for a run that measured nothing paced: its table says back to back."""
+    bare = dataclasses.replace(results, paced={})
+    decision = bench.decision_table(bare).set_index("pattern")
+    assert "a change (p50, paced)" not in decision.columns
+    cell = decision.loc["entity: update (+ update-with-start)", "a change (p50, back to back)"]
+    assert cell.startswith(f"{results.latency['update'].p50:.1f} ms")
+    assert "back to back vs paced" not in bench.as_text(bare)
+
+
+def test_the_round_trips_table_and_rows(results):
+    table = bench.round_trip_table(results)
+    assert set(table["rhythm"]) == {bench.BACK_TO_BACK, bench.PACED}
+    stages = ["to the server", "in a queue", "in the worker", "in the server", "back to the client"]
+    assert list(table.columns) == ["interaction", "rhythm", *stages, "total", "median in a queue", "round trips"]
+    assert (table[stages].sum(axis=1) - table["total"]).abs().max() < 0.6  # rounded to 0.1 each
+    rows = [r for r in bench.rows(results) if r["section"] == "round trip"]
+    assert len(rows) == len(results.round_trips) and all("in a queue" in r["note"] for r in rows)
+    assert "one round trip, ms" in bench.as_text(results)
 
 
 def test_what_was_not_measured_says_so(results):

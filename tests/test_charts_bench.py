@@ -15,7 +15,7 @@ from tutorial.charts import plt
 @pytest.fixture(scope="module")
 def results(run, client):
     settings = bench.Settings(n=1, warmup=0, concurrency=(1, 2), duration=0.1, overload_reps=1,
-                              overload_entities=2)
+                              overload_entities=2, paced_n=2, settle=3, pause_ms=(5, 20))
     with open(os.devnull, "w") as quiet:
         return run(bench.run(client, settings, progress=bench.TerminalProgress(1, stream=quiet), target="chart"))
 

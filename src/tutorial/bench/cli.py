@@ -12,12 +12,17 @@ import time
 from pathlib import Path
 
 from .. import server
+from ..charts import round_trips as round_trip_charts
 from ..charts.bench import write_png
 from ..errors import WorkbookError, explain
 from .measure import run
-from .model import Settings
-from .progress import TerminalProgress
+from .model import LABELS, Settings
+from . import clicks
+from .progress import TerminalProgress, show_phase
 from .report import as_text, write_csv
+
+
+KERNEL_PAIRS = 100  # at least this many pairs in the kernel: a paired median of a 5% effect needs them here
 
 
 class _Parser(argparse.ArgumentParser):
@@ -71,16 +76,23 @@ def parser() -> argparse.ArgumentParser:
                    help="concurrent callers for the throughput rows (default 1,8,64)")
     p.add_argument("--duration", type=_seconds, default=Settings.duration, metavar="SECONDS",
                    help=f"seconds per throughput measurement (default {Settings.duration:g})")
+    p.add_argument("--paced", type=_non_negative_int, default=Settings.paced_n, metavar="P",
+                   help=f"timed repetitions per paced row, each after a random pause of "
+                        f"{Settings.pause_ms[0]:g}-{Settings.pause_ms[1]:g} ms (default {Settings.paced_n}; 0: none)")
+    p.add_argument("--no-kernel", action="store_true",
+                   help="skip the click's cost in a Jupyter kernel (the helpers' pairs again, where widgets talk to "
+                        "a front end; a few seconds)")
     p.add_argument("--no-overload", action="store_true",
                    help="skip the overloaded-worker rows (C13; they repeat N/5 times, at least 3, at most 10)")
     p.add_argument("--out", type=Path, default=Path("build/bench"), metavar="DIR",
-                   help="where results.csv and results.png go (default build/bench)")
+                   help="where results.csv, results.png and round_trips.png go (default build/bench)")
     return p
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     return Settings(n=args.repeat, warmup=args.warmup, concurrency=args.concurrency, duration=args.duration,
-                    overload=not args.no_overload, overload_reps=max(3, min(10, args.repeat // 5)))
+                    overload=not args.no_overload, overload_reps=max(3, min(10, args.repeat // 5)),
+                    paced_n=args.paced)
 
 
 async def _main(args: argparse.Namespace) -> int:
@@ -98,15 +110,23 @@ async def _main(args: argparse.Namespace) -> int:
     target = f"{'embedded dev server' if info.embedded else 'server'} {info.address}"
     try:
         results = await run(client, settings, progress=progress, target=target)
+        if not args.no_kernel:
+            show_phase(progress, "a click in a Jupyter kernel")
+            try:
+                results.kernel_clicks = await clicks.in_kernel(info.address, info.namespace,
+                                                               n=max(settings.n, KERNEL_PAIRS), warmup=settings.warmup)
+            except Exception as err:  # the rest of the run stands; say why this figure is missing
+                results.kernel_clicks = f"not measured: {explain(err)}"
     finally:
         if owned:
             server.stop_server()
     csv_path = write_csv(results, args.out / "results.csv")
     png_path = write_png(results, args.out / "results.png")
+    trips_path = round_trip_charts.write_png(results.round_trips, LABELS, args.out / "round_trips.png")
     progress.finish()
     print(as_text(results))
     print(f"\nmachine: {results.machine}")
-    print(f"wrote {csv_path} and {png_path}; whole run {time.perf_counter() - wall:.1f} s")
+    print(f"wrote {csv_path}, {png_path} and {trips_path}; whole run {time.perf_counter() - wall:.1f} s")
     return 0
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -18,19 +20,30 @@ from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.worker import Replayer
 
-from .. import metrics, widgets
+from .. import metrics, round_trips, widgets
 from ..errors import explain
 from ..polling import Seen, until
 from ..worker import WorkerController
 from ..workflows import domain
 from ..workflows.bench_account import ACTIVITIES, WORKFLOWS, BenchAccount, DepositOnce
 from ..workshop import unique
-from .model import OVERLOAD_KEYS, THROUGHPUT_KEYS, Latency, Results, Settings, Throughput, machine
+from .model import (BACK_TO_BACK, OVERLOAD_KEYS, PACED, PACED_KEYS, SETTLE_KEYS, THROUGHPUT_KEYS, Latency,
+                    Results, Settings, Throughput, machine)
 from .progress import TerminalProgress, show_phase
 
 OP_TIMEOUT_S = 30.0
 OVERLOAD_SLOTS = 2  # max_concurrent_workflow_tasks of the overloaded worker
 REPLAY_MIN_EVENTS = 200  # shorter histories measure the replayer's fixed start-up cost, not replay
+ROUND_TRIP_KEYS = ("per_request", "signal", "signal_query", "update", "update_with_start")  # they write events
+ROUND_TRIPS = 10  # the last this many round trips of each row are split into their parts (`round_trips`)
+ENTITY_KEYS = ("signal", "signal_query", "query", "update")  # rows on an entity of their own
+REFILL_S = 1.0  # idle before the paced rows: the read limit's bucket (20 reads, 20 a second) is full again
+# transfer-queue reads one call needs (new workflow tasks, an activity, a close), to know when settling has spent
+# the read limit's bucket: what was saved up while idle, plus what it refilled meanwhile, plus a margin
+READS_PER_CALL = {"per_request": 4, "signal": 1, "signal_query": 1, "update_with_start": 1}
+# a caller only a little faster than the limit spends the bucket slowly (at 25 calls a second, 5 reads a second);
+# one slower than it never does, and is not paced by it anyway
+SETTLE_MAX_S = 8.0
 
 
 @dataclass
@@ -52,7 +65,21 @@ class _Bench:
         self.last_request_id = ""
         self.first_request_id = ""
         self.queries_after_signal: list[int] = []
+        self.settled: dict[str, int] = {}  # untimed settling calls before each back-to-back row
+        # the server's read-limit bucket as this bench's own calls see it: full at the start, refilled at
+        # READ_LIMIT_PER_S, READS_PER_CALL taken by each call; below 0, calls wait for reads (see `spend`)
+        self.reads_left = float(round_trips.READ_LIMIT_BURST)
+        self.reads_at = time.perf_counter()
+        self.paced: list[_Entity] = []  # the paced rows' entities (not replayed: the latency rows' are)
         self.describe_namespace = DescribeNamespaceRequest(namespace=client.namespace)
+
+    def spend(self, key: str) -> None:
+        """Count the transfer-queue reads a call of `key` needed. A closed loop waits for its reads, so the
+        bucket's debt never exceeds one call's; below zero means the saved-up reads are gone."""
+        now = time.perf_counter()
+        refilled = self.reads_left + round_trips.READ_LIMIT_PER_S * (now - self.reads_at)
+        self.reads_left = max(-1.0, min(float(round_trips.READ_LIMIT_BURST), refilled) - READS_PER_CALL.get(key, 0))
+        self.reads_at = now
 
     def new_id(self, kind: str) -> str:
         self.count += 1
@@ -137,29 +164,98 @@ async def _timed(action: Callable[[], Awaitable[Any]]) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-async def _latency(bench: _Bench, key: str, entity: _Entity | None, s: Settings, progress: Any) -> Latency:
+async def _round_trip(bench: _Bench, key: str, entity: _Entity | None) -> tuple[float, round_trips.Trip]:
+    """One call of `key`, timed, and its `round_trips.Trip` (the wall clock the history's timestamps share)."""
     op = getattr(bench, key)
-    samples = []
-    for i in range(s.warmup + s.n):
-        ms = await _timed(lambda: op(entity))
-        if i >= s.warmup:
+    sent = time.time()
+    ms = await _timed(lambda: op(entity))
+    seen = time.time()
+    bench.spend(key)
+    workflow_id = (bench.last_request_id if key == "per_request" else bench.fresh[-1] if key == "update_with_start"
+                   else entity.handle.id if entity is not None else "")
+    return ms, round_trips.Trip(key, workflow_id, sent, seen)
+
+
+async def _settle(bench: _Bench, key: str, entity: _Entity | None, s: Settings, progress: Any) -> int:
+    """Untimed back-to-back calls of `key` until the server's read limit is in its steady state: at least
+    `settle`, and until the bucket of saved-up reads is spent (`_Bench.spend`, which counts every call of the
+    run, so a bucket an earlier row spent needs no more), or for SETTLE_MAX_S. Returns the calls."""
+    if not s.settle or key not in SETTLE_KEYS:
+        return 0
+    started = time.perf_counter()
+    calls = 0
+    while calls < s.settle or (bench.reads_left >= 0 and time.perf_counter() - started < SETTLE_MAX_S):
+        await _round_trip(bench, key, entity)
+        calls += 1
+        if calls <= s.settle:
+            progress.step()
+    return calls
+
+
+async def _latency(bench: _Bench, key: str, entity: _Entity | None, s: Settings, progress: Any,
+                   results: Results) -> Latency:
+    """`key` back to back: untimed calls (warm-up, and `_settle` for SETTLE_KEYS), then `n` timed ones."""
+    settled = await _settle(bench, key, entity, s, progress)
+    untimed = s.warmup
+    samples, trips = [], []
+    for i in range(untimed + s.n):
+        ms, trip = await _round_trip(bench, key, entity)
+        if i >= untimed:
             samples.append(ms)
+            trips.append(trip)
         progress.step()
+    bench.settled[key] = results.settled[key] = settled
+    if key in ROUND_TRIP_KEYS:
+        results.trips[(BACK_TO_BACK, key)] = trips[-ROUND_TRIPS:]
     return Latency(key, samples)
+
+
+async def _paced(bench: _Bench, s: Settings, progress: Any, results: Results) -> None:
+    """Every PACED_KEYS interaction `paced_n` times, the way a user clicks: before each call a pause drawn at
+    random from `pause_ms`, the interactions in a new shuffled order every round, each entity its own."""
+    rng = random.Random(s.seed)
+    entities = {key: await bench.new_entity() if key in ENTITY_KEYS else None for key in PACED_KEYS}
+    bench.paced = [e for e in entities.values() if e is not None]  # their histories repeat the latency rows'
+    for entity in entities.values():
+        if entity is not None:
+            await bench.caught_up(entity)
+    await asyncio.sleep(REFILL_S)
+    samples: dict[str, list[float]] = {key: [] for key in PACED_KEYS}
+    trips: dict[str, list[round_trips.Trip]] = {key: [] for key in PACED_KEYS}
+    for _ in range(s.paced_n):
+        order = list(PACED_KEYS)
+        rng.shuffle(order)
+        for key in order:
+            await asyncio.sleep(rng.uniform(*s.pause_ms) / 1000)
+            ms, trip = await _round_trip(bench, key, entities[key])
+            samples[key].append(ms)
+            trips[key].append(trip)
+            progress.step()
+    low, high = s.pause_ms
+    for key in PACED_KEYS:
+        results.paced[key] = Latency(key, samples[key], note=f"each after a pause of {low:g}-{high:g} ms at random")
+        if key in ROUND_TRIP_KEYS:
+            results.trips[(PACED, key)] = trips[key][-ROUND_TRIPS:]
 
 
 async def _helper_pairs(bench: _Bench, entity: _Entity, s: Settings, progress: Any) -> tuple[Latency, Latency]:
     """The same update through `widgets.ActionForm.submit` (parse the field, click, wait, show the result) and
-    through the raw SDK, interleaved in alternating order, so both see the same machine at the same moment."""
+    through the raw SDK, interleaved in alternating order, so both see the same machine at the same moment.
+    The helper row's `own_ms`: each click's time outside the update itself (the widget kit's own work)."""
+    inside: list[float] = []
+
     async def deposit(amount: int) -> int:
+        started = time.perf_counter()
         result = await entity.handle.execute_update(BenchAccount.deposit, amount)
         entity.sent += 1
+        inside.append((time.perf_counter() - started) * 1000)
         return result
 
     form = widgets.ActionForm("Deposit", {"amount": "1"}, deposit,
                               parse=lambda values: {"amount": domain.parse_amount(values["amount"])})
     raw: list[float] = []
     helper: list[float] = []
+    own: list[float] = []
     for i in range(s.warmup + s.n):
         pair = {}
         order = ("raw", "helper") if i % 2 == 0 else ("helper", "raw")
@@ -170,11 +266,13 @@ async def _helper_pairs(bench: _Bench, entity: _Entity, s: Settings, progress: A
                 pair[which] = await _timed(lambda: form.submit(amount="1"))
                 if form.last_error is not None:
                     raise form.last_error
+                pair["own"] = pair[which] - inside[-1]
         if i >= s.warmup:
             raw.append(pair["raw"])
             helper.append(pair["helper"])
+            own.append(pair["own"])
         progress.step(2)
-    return Latency("update_raw", raw), Latency("update_helper", helper)
+    return Latency("update_raw", raw), Latency("update_helper", helper, own_ms=own)
 
 
 async def _throughput(bench: _Bench, key: str, callers: int, pool: list[_Entity], duration: float) -> Throughput:
@@ -279,14 +377,18 @@ async def run(client: Client, settings: Settings | None = None, *, progress: Any
     bench = _Bench(client, worker.task_queue, prefix)
     await worker.start()
     try:
-        # ---- latency: one caller, one at a time; a dedicated entity per row, so its events are its own
+        # ---- latency, paced: one caller, pauses between calls as between clicks (what the decision table uses)
+        if s.paced_n:
+            show_phase(progress, "latency: paced")
+            await _paced(bench, s, progress, results)
+        # ---- latency, back to back: one caller, one at a time; a dedicated entity per row, so its events are its own
         show_phase(progress, "latency")
         for key in ("floor", "per_request", "signal", "signal_query", "query", "update", "update_with_start"):
             show_phase(progress, f"latency: {key}")
-            entity = await bench.new_entity() if key in ("signal", "signal_query", "query", "update") else None
+            entity = await bench.new_entity() if key in ENTITY_KEYS else None
             before = await bench.caught_up(entity) if entity else 0
-            lat = await _latency(bench, key, entity, s, progress)
-            ops = s.warmup + s.n
+            lat = await _latency(bench, key, entity, s, progress, results)
+            ops = s.warmup + s.n + bench.settled.get(key, 0)
             if entity is not None:
                 lat.events_per_op = (await bench.caught_up(entity) - before) / ops
             elif key == "per_request":
@@ -301,7 +403,7 @@ async def run(client: Client, settings: Settings | None = None, *, progress: Any
             else:
                 lat.events_per_op = 0.0
             if key == "signal_query":
-                counts = results.signal_queries = list(bench.queries_after_signal)
+                counts = results.signal_queries = bench.queries_after_signal[-ops:]  # this row's deposits
                 lat.note = (f"{sum(counts) / len(counts):.2f} queries per deposit on average; the first query "
                             f"missed the signal {sum(1 for c in counts if c > 1)} of {len(counts)} times")
             if key == "query":
@@ -316,6 +418,10 @@ async def run(client: Client, settings: Settings | None = None, *, progress: Any
         per_op = (await bench.caught_up(entity) - before) / (2 * (s.warmup + s.n))
         raw.events_per_op = helper.events_per_op = per_op
         results.latency["update_raw"], results.latency["update_helper"] = raw, helper
+
+        # ---- where each round trip's time went: the history's timestamps beside the client's clock
+        show_phase(progress, "round trips")
+        results.round_trips = await round_trips.breakdown(client, results.trips)
 
         # ---- throughput: c callers, each on its own entity, for `duration` seconds
         pool = [await bench.new_entity() for _ in range(max(s.concurrency))]
@@ -333,7 +439,8 @@ async def run(client: Client, settings: Settings | None = None, *, progress: Any
         show_phase(progress, "replay")
         for e in bench.entities:
             await bench.caught_up(e)
-        handles = [e.handle for e in bench.entities if e not in pool] + [e.handle for e in pool[:3]]
+        handles = [e.handle for e in bench.entities if e not in pool and e not in bench.paced]
+        handles += [e.handle for e in pool[:3]]
         handles.append(client.get_workflow_handle(bench.last_request_id))
         handles.append(client.get_workflow_handle(bench.fresh[-1]))
         await _replay(client, handles, results, progress)
@@ -353,3 +460,56 @@ async def run(client: Client, settings: Settings | None = None, *, progress: Any
     return results
 
 
+
+
+async def split_round_trips(client: Client, keys: tuple[str, ...] = ("signal_query", "update"), *, n: int = 8,
+                            settle: int = 30, paced: bool = False) -> dict[str, round_trips.Breakdown]:
+    """Only the round trips of `keys` (ROUND_TRIP_KEYS), back to back after `settle` untimed calls (or `paced`:
+    a pause of PAUSE_MS before each), on a worker of their own: key -> `round_trips.Breakdown`. What the tests'
+    counterfactuals run against a server with another read limit."""
+    s = Settings(n=n, warmup=0, settle=settle, paced_n=n)
+    prefix = unique("bench-trips")
+    worker = WorkerController(client, task_queue=prefix, workflows=WORKFLOWS, activities=ACTIVITIES)
+    bench = _Bench(client, worker.task_queue, prefix)
+    results = Results(settings=s)
+    quiet = TerminalProgress(1, stream=open(os.devnull, "w"))
+    await worker.start()
+    try:
+        rng = random.Random()
+        for key in keys:
+            entity = await bench.new_entity() if key in ENTITY_KEYS else None
+            if entity is not None:
+                await bench.caught_up(entity)
+            if not paced:
+                await _latency(bench, key, entity, s, quiet, results)
+                continue
+            trips = []
+            for _ in range(n):
+                await asyncio.sleep(rng.uniform(*s.pause_ms) / 1000)
+                trips.append((await _round_trip(bench, key, entity))[1])
+            results.trips[(PACED, key)] = trips
+        split = await round_trips.breakdown(client, results.trips)
+        await bench.close_all()
+    finally:
+        quiet.stream.close()
+        await worker.stop()
+    return {key: b for (_rhythm, key), b in split.items()}
+
+
+async def paired_clicks(client: Client, *, n: int, warmup: int) -> tuple[Latency, Latency]:
+    """Only the helpers' pairs (raw SDK update, the same update through a form click), on a worker and an entity
+    of their own: what `clicks.in_kernel` runs inside a Jupyter kernel."""
+    s = Settings(n=n, warmup=warmup)
+    prefix = unique("bench-clicks")
+    worker = WorkerController(client, task_queue=prefix, workflows=WORKFLOWS, activities=ACTIVITIES)
+    bench = _Bench(client, worker.task_queue, prefix)
+    await worker.start()
+    try:
+        entity = await bench.new_entity()
+        await bench.caught_up(entity)
+        with open(os.devnull, "w") as quiet:
+            pairs = await _helper_pairs(bench, entity, s, TerminalProgress(1, stream=quiet))
+        await bench.close_all()
+    finally:
+        await worker.stop()
+    return pairs

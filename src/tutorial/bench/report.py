@@ -13,13 +13,19 @@ from typing import Any
 import pandas as pd
 
 from .. import limits
-from .model import HELPER_LIMIT, LABELS, THROUGHPUT_KEYS, Latency, Results
+from ..round_trips import STAGES
+from .model import BACK_TO_BACK, HELPER_LIMIT, LABELS, PACED, THROUGHPUT_KEYS, Latency, Results, percentile
 
 CSV_FIELDS = ("section", "key", "interaction", "callers", "n", "p50_ms", "p95_ms", "p50_x_floor", "p95_x_floor",
               "ops_per_s", "x_floor", "events_per_op", "note")
 SUGGEST = limits.HISTORY_EVENTS_SUGGEST.value
 UNTIL_LIMIT = "changes until the run must continue as new"
 CAPS = {"signal": limits.SIGNALS_PER_RUN, "update": limits.UPDATES_PER_RUN}  # the per-run cap of each kind
+DECISION_WHY = ("the decision table uses the paced figures: a pause before every call, as between a user's "
+                "clicks. Back to back, one caller on the dev server meets its transfer-queue read limit (20 reads "
+                "a second on its one shard): every call that needs a new workflow task (a signal's, a start's) is "
+                "paced at 50 ms, whatever the pattern costs; an update's task skips that queue "
+                "(docs/latency/FINDINGS.md)")
 
 
 def first_limit(events_per_change: float, kind: str) -> tuple[int, limits.Limit]:
@@ -70,16 +76,26 @@ def rows(results: Results) -> list[dict[str, Any]]:
     r = results
     out: list[dict[str, Any]] = []
 
-    def latency_row(section: str, lat: Latency, label: str, note: str = "") -> dict[str, Any]:
+    def latency_row(section: str, lat: Latency, label: str, note: str = "", rhythm: str = BACK_TO_BACK
+                    ) -> dict[str, Any]:
         return {"section": section, "key": lat.key, "interaction": label, "callers": 1,
                 "n": len(lat.samples_ms), "p50_ms": round(lat.p50, 3), "p95_ms": round(lat.p95, 3),
-                "p50_x_floor": round(r.x_floor(lat.p50), 2), "p95_x_floor": round(r.x_floor(lat.p95), 2),
-                "ops_per_s": "", "x_floor": round(r.x_floor(lat.p50), 2),
+                "p50_x_floor": round(r.x_floor(lat.p50, rhythm), 2), "p95_x_floor": round(r.x_floor(lat.p95, rhythm), 2),
+                "ops_per_s": "", "x_floor": round(r.x_floor(lat.p50, rhythm), 2),
                 "events_per_op": "" if lat.events_per_op is None else round(lat.events_per_op, 2),
                 "note": note or lat.note}
 
     for key, lat in r.latency.items():
         out.append(latency_row("latency", lat, LABELS[key]))
+    for key, lat in r.paced.items():
+        out.append(latency_row("paced", lat, f"{LABELS[key]} · paced", rhythm=PACED))
+    for (rhythm, key), b in r.round_trips.items():
+        typical = b.typical
+        out.append({"section": "round trip", "key": key, "interaction": f"{LABELS[key]} · {rhythm}", "callers": 1,
+                    "n": len(b.parts), "p50_ms": round(typical.total, 3), "p95_ms": "", "p50_x_floor": "",
+                    "p95_x_floor": "", "ops_per_s": "", "x_floor": "", "events_per_op": "",
+                    "note": "; ".join(f"{stage} {typical.stages[stage]:.1f} ms" for stage in STAGES)
+                            + f" (median in a queue {b.queue_ms:.1f} ms)"})
     for (key, callers), tp in r.throughput.items():
         floor = r.throughput.get(("floor", callers))
         x = floor.per_s / tp.per_s if floor and tp.per_s else float("nan")
@@ -92,6 +108,14 @@ def rows(results: Results) -> list[dict[str, Any]]:
                 "p50_x_floor": "", "p95_x_floor": "", "ops_per_s": "", "x_floor": round(r.helper_ratio, 3),
                 "events_per_op": "",
                 "note": f"paired median overhead {r.helper_paired_overhead:+.1%}; limit {HELPER_LIMIT - 1:.0%}"})
+    if hasattr(r.kernel_clicks, "overhead"):
+        k = r.kernel_clicks
+        out.append({"section": "helpers", "key": "kernel_click", "interaction": "a click in a Jupyter kernel / raw SDK",
+                    "callers": 1, "n": len(k.raw_ms), "p50_ms": round(k.overhead_ms, 3), "p95_ms": "",
+                    "p50_x_floor": "", "p95_x_floor": "", "ops_per_s": "", "x_floor": round(1 + k.overhead, 3),
+                    "events_per_op": "", "note": f"paired median overhead {k.overhead:+.1%}; limit "
+                                                 f"{HELPER_LIMIT - 1:.0%}; {k.messages_per_click:.1f} widget messages "
+                                                 "per click"})
     if r.replay_ms_per_1000:
         out.append({"section": "replay", "key": "replay", "interaction": "replay, ms per 1,000 events",
                     "callers": 1, "n": len(r.replay_ms_per_1000), "p50_ms": round(r.replay_p50, 2),
@@ -136,6 +160,12 @@ def as_text(results: Results) -> str:
         if key in r.latency and r.latency[key].note:
             lines.append(f"  {key}: {r.latency[key].note}")
     lines.append("")
+    if r.paced:
+        lines.extend(pacing_text(r))
+        lines.append("")
+    if r.round_trips:
+        lines.extend(round_trip_text(r))
+        lines.append("")
     callers = r.settings.concurrency
     head = "".join(f"{f'{c} caller' + ('s' if c > 1 else ''):>13}" for c in callers)
     lines.append(f"{'throughput, operations per second':<52}{head}{f'x floor @{callers[-1]}':>14}")
@@ -152,7 +182,12 @@ def as_text(results: Results) -> str:
     lines.append(f"helpers: update via ActionForm.submit p50 {r.latency['update_helper'].p50:.2f} ms, raw SDK "
                  f"{r.latency['update_raw'].p50:.2f} ms (ratio of p50s {r.helper_ratio:.3f}); the helpers add "
                  f"{r.helper_paired_overhead_ms:+.2f} ms = {r.helper_paired_overhead:+.1%} (median of "
-                 f"{len(r.latency['update_raw'].samples_ms)} interleaved pairs): {verdict}")
+                 f"{len(r.latency['update_raw'].samples_ms)} interleaved pairs): {verdict}"
+                 + (f"; their own time outside the update {percentile(r.latency['update_helper'].own_ms, 50):.2f} ms "
+                    "(p50)" if r.latency["update_helper"].own_ms else ""))
+    if r.kernel_clicks is not None:
+        clicked = r.kernel_clicks
+        lines.append(clicked.line() if hasattr(clicked, "line") else f"a click in a Jupyter kernel: {clicked}")
     if r.replay_ms_per_1000:
         lines.append(f"replay: p50 {r.replay_p50:.1f} ms per 1,000 events (p95 {r.replay_p95:.1f}), "
                      f"{len(r.replay_ms_per_1000)} replays of histories of {min(r.replay_per_1000_events)}-"
@@ -162,6 +197,54 @@ def as_text(results: Results) -> str:
         lines.append(f"overloaded worker: {LABELS[key]} p50 {lat.p50:.1f} ms, p95 {lat.p95:.1f} ms: "
                      f"{r.overload_ratio(key):.1f}x the normal worker ({lat.note})")
     return "\n".join(lines)
+
+
+def pacing_text(results: Results) -> list[str]:
+    """Each interaction back to back and paced, p50 and p95, and which the decision table uses and why."""
+    r = results
+    low, high = r.settings.pause_ms
+    lines = [f"{'latency, one caller: back to back vs paced':<52}{'b2b p50':>9}{'b2b p95':>9}{'paced p50':>11}"
+             f"{'paced p95':>11}{'b2b/paced':>11}"]
+    for key, paced in r.paced.items():
+        lat = r.latency[key]
+        lines.append(f"{LABELS[key]:<52}{lat.p50:>9.2f}{lat.p95:>9.2f}{paced.p50:>11.2f}{paced.p95:>11.2f}"
+                     f"{r.pace_ratio(key):>11.2f}")
+    lines.append(f"  paced: {r.settings.paced_n} calls each, each after a pause of {low:g}-{high:g} ms at random, "
+                 f"the interactions in shuffled turns; {DECISION_WHY}")
+    if r.settled:
+        spent = ", ".join(f"{key} {calls}" for key, calls in r.settled.items() if calls)
+        lines.append(f"  back to back: {r.settings.warmup} untimed calls first, and before the rows that need a "
+                     f"transfer-queue read, as many as spend the read limit's saved-up reads ({spent})")
+    return lines
+
+
+def round_trip_text(results: Results) -> list[str]:
+    """Where one round trip's time went, per interaction and rhythm (the typical one; `tutorial.round_trips`)."""
+    head = "".join(f"{stage:>14}" for stage in ("to server", "in a queue", "in worker", "in server", "back"))
+    lines = [f"{'one round trip, ms (history timestamps + client clock)':<58}{head}{'total':>9}"]
+    for (rhythm, key), b in results.round_trips.items():
+        cells = "".join(f"{b.typical.stages[stage]:>14.1f}" for stage in STAGES)
+        lines.append(f"{LABELS[key][:44] + ' · ' + rhythm:<58}{cells}{b.typical.total:>9.1f}")
+    return lines
+
+
+def pacing_table(results: Results) -> pd.DataFrame:
+    """Notebook 07: each interaction back to back and paced (p50, p95) and the ratio of their p50s."""
+    return pd.DataFrame([{"interaction": LABELS[key], "back to back p50": round(results.latency[key].p50, 1),
+                          "back to back p95": round(results.latency[key].p95, 1), "paced p50": round(paced.p50, 1),
+                          "paced p95": round(paced.p95, 1), "back to back / paced": round(results.pace_ratio(key), 2)}
+                         for key, paced in results.paced.items()])
+
+
+def round_trip_table(results: Results) -> pd.DataFrame:
+    """Notebook 07: the typical round trip of each interaction in each rhythm, split into its stages (ms)."""
+    from ..round_trips import as_rows
+
+    frame = pd.DataFrame(as_rows(results.round_trips))
+    if frame.empty:
+        return frame
+    frame.insert(0, "interaction", [LABELS[k] for k in frame.pop("key")])
+    return frame
 
 
 # ------------------------------------------------------------------------------------------ notebook 07's tables
@@ -244,8 +327,11 @@ def decision_table(results: Results) -> pd.DataFrame:
     lat = r.latency
     top = r.settings.concurrency[-1]
 
+    rhythm = r.chosen_rhythm  # paced (see DECISION_WHY), or back to back if the run measured no paced rows
+
     def ms(key: str) -> str:
-        return f"{lat[key].p50:.1f} ms ({r.x_floor(lat[key].p50):.0f}x floor)"
+        p50 = r.chosen(key).p50
+        return f"{p50:.1f} ms ({r.x_floor(p50, rhythm):.0f}x floor)"
 
     def per_s(key: str) -> str:
         return f"{r.throughput[(key, top)].per_s:.0f}/s" if (key, top) in r.throughput else "not measured"
@@ -261,8 +347,8 @@ def decision_table(results: Results) -> pd.DataFrame:
     update_events = lat["update"].events_per_op or 0
     measured = {
         "workflow-per-request + database": {
-            "a change (p50)": ms("per_request"),
-            "a read (p50)": "a database read (not a Temporal call)",
+            f"a change (p50, {rhythm})": ms("per_request"),
+            f"a read (p50, {rhythm})": "a database read (not a Temporal call)",
             f"changes/s, {top} callers": per_s("per_request"),
             "history events per change": f"{per_request_events:.0f} in a new workflow each time",
             UNTIL_LIMIT: "never: every request is a run of its own, far below every limit",
@@ -270,8 +356,8 @@ def decision_table(results: Results) -> pd.DataFrame:
             "on an overloaded worker": "not measured here (two workflow tasks and an activity per request)",
         },
         "entity: signal + query": {
-            "a change (p50)": f"accepted {ms('signal')}; visible {ms('signal_query')}",
-            "a read (p50)": ms("query"),
+            f"a change (p50, {rhythm})": f"accepted {ms('signal')}; visible {ms('signal_query')}",
+            f"a read (p50, {rhythm})": ms("query"),
             f"changes/s, {top} callers": f"accepted {per_s('signal')}; visible {per_s('signal_query')}",
             "history events per change": f"{signal_events:.1f}",
             UNTIL_LIMIT: limit_cell(signal_events, "signal"),
@@ -280,8 +366,8 @@ def decision_table(results: Results) -> pd.DataFrame:
             "on an overloaded worker": overload("signal_query"),
         },
         "entity: update (+ update-with-start)": {
-            "a change (p50)": f"{ms('update')}; with start {ms('update_with_start')}",
-            "a read (p50)": ms("query"),
+            f"a change (p50, {rhythm})": f"{ms('update')}; with start {ms('update_with_start')}",
+            f"a read (p50, {rhythm})": ms("query"),
             f"changes/s, {top} callers": per_s("update"),
             "history events per change": f"{update_events:.1f}",
             UNTIL_LIMIT: limit_cell(update_events, "update"),
@@ -290,8 +376,8 @@ def decision_table(results: Results) -> pd.DataFrame:
             "on an overloaded worker": overload("update"),
         },
         "long-lived entity + continue-as-new": {
-            "a change (p50)": "as the entity it wraps",
-            "a read (p50)": ms("query"),
+            f"a change (p50, {rhythm})": "as the entity it wraps",
+            f"a read (p50, {rhythm})": ms("query"),
             f"changes/s, {top} callers": "as the entity it wraps",
             "history events per change": "as the entity; reset to a handful at each new run",
             UNTIL_LIMIT: "never: it continues as new when the server suggests it, before any limit",

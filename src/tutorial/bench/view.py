@@ -16,9 +16,10 @@ from typing import Any
 
 from ..charts import bench as bench_charts
 from ..charts import plt
+from ..charts import round_trips as round_trip_charts
 from ..tables import tidy
-from .model import Results
-from .report import decision_table, events_table, latency_table, throughput_table
+from .model import LABELS, Results
+from .report import decision_table, events_table, latency_table, pacing_table, throughput_table
 
 
 def _html(markup: str, text: str) -> dict[str, Any]:
@@ -30,15 +31,28 @@ def table_output(frame, title: str) -> dict[str, Any]:
     return _html(f"<b>{html.escape(title)}</b>{tidy(frame).to_html()}", title)
 
 
-def chart_output(results: Results) -> dict[str, Any]:
-    """The chart laid out for a notebook (no helpers' rows), as a PNG display_data output."""
-    fig = bench_charts.chart(results, helpers=False, notebook=True)
+def _png(fig, text: str) -> dict[str, Any]:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
     return {"output_type": "display_data", "metadata": {},
-            "data": {"image/png": base64.b64encode(buffer.getvalue()).decode("ascii"),
-                     "text/plain": "the benchmark's chart: latency, throughput, history events"}}
+            "data": {"image/png": base64.b64encode(buffer.getvalue()).decode("ascii"), "text/plain": text}}
+
+
+def chart_output(results: Results) -> dict[str, Any]:
+    """The chart laid out for a notebook (no helpers' rows), as a PNG display_data output."""
+    return _png(bench_charts.chart(results, helpers=False, notebook=True),
+                "the benchmark's chart: latency, throughput, history events")
+
+
+def round_trip_figure(results: Results):
+    """The stacked bars of `tutorial.charts.round_trips` for this run's round trips."""
+    return round_trip_charts.chart(results.round_trips, LABELS)
+
+
+def round_trip_output(results: Results) -> dict[str, Any]:
+    """Where one round trip's time goes, per interaction and rhythm, as a PNG display_data output."""
+    return _png(round_trip_figure(results), "where one round trip's time goes, per interaction and rhythm")
 
 
 def decision_styled(results: Results):
@@ -48,8 +62,13 @@ def decision_styled(results: Results):
 
 
 def outputs(results: Results) -> tuple[dict[str, Any], ...]:
-    """What the Measure click shows under its form: latency, chart, history events, throughput."""
-    return (table_output(latency_table(results), f"Latency, one caller at a time (N={results.settings.n})"),
+    """What the Measure click shows under its form: latency (back to back, then beside paced), chart, where a
+    round trip's time goes, history events, throughput."""
+    low, high = results.settings.pause_ms
+    return (table_output(latency_table(results), f"Latency, one caller, back to back (N={results.settings.n})"),
+            table_output(pacing_table(results), f"Back to back, and paced: a pause of {low:g}-{high:g} ms at "
+                                                f"random before each call (N={results.settings.paced_n})"),
             chart_output(results),
+            round_trip_output(results),
             table_output(events_table(results), "History events each interaction adds"),
             table_output(throughput_table(results), "Operations per second, by number of callers"))
