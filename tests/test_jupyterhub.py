@@ -3,13 +3,15 @@
 JupyterHub from PyPI, its proxy (configurable-http-proxy) from the npm registry (`./workbook.sh test` installs it
 into build/hub-proxy), a password checked by the hub's DummyAuthenticator and one JupyterLab single-user server
 per user from SimpleLocalProcessSpawner. The dev server is the instructor's, started as `./workbook.sh serve`
-starts it; the users' servers only get its address, and no WORKBOOK_LEARNER: the learner is the hub user.
+starts it, its Web UI under /services/temporal-ui, which the hub routes to it (a JupyterHub service). The users'
+servers get exactly the lines serve told the room, but no WORKBOOK_LEARNER: the learner is the hub user.
 Each user's own server (reached through the hub's URL with that user's own token) runs notebooks 00 and 02 in
 kernels it starts, cell by cell over the kernel's websocket, all users at once. Then: every cell passed, every
 workflow on the server belongs to exactly one user and ran on that user's queues, the instructor's survey
-(`tutorial.room`) tells the users apart (ann and ann-b too), each user's Web UI link answers, and a hub user
-whose name cannot be a prefix is told so and sends nothing. Everything lives in a temporary folder; the hub,
-its proxy, the single-user servers, their kernels and the dev server are all gone at the end.
+(`tutorial.room`) tells the users apart (ann and ann-b too), each user's Web UI link answers from the hub's URL
+and shows that user's workflow, and a hub user whose name cannot be a prefix is told so and sends nothing.
+Everything lives in a temporary folder; the hub, its proxy, the single-user servers, their kernels and the dev
+server are all gone at the end.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ ROOT = Path(__file__).parent.parent
 PROXY = ROOT / "build" / "hub-proxy" / "node_modules" / ".bin" / "configurable-http-proxy"
 USERS = ("ann", "ann-b", "chen", "dana")  # ann and ann-b: one name starts with the other's prefix
 BAD_USER = "nb01"  # a valid hub user name, not a valid learner prefix (ids would read as notebook 01's)
+UI_PATH = "/services/temporal-ui"  # the hub's route to the shared server's Web UI: learners reach it at the hub's URL
 NOTEBOOKS = ("00_how_temporal_runs_your_code.ipynb", "02_signals_and_queries.ipynb")
 PASSWORD = secrets.token_hex(8)
 MARK = "WORKBOOK_HUB_TEST"  # in every process the hub starts for a user: how the end finds any left over
@@ -59,15 +62,23 @@ def _marked(token: str) -> set[int]:
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory):
-    """The instructor's shared server, started as `./workbook.sh serve` starts it; stopped with Ctrl-C (SIGINT)."""
+def hub_port():
+    return server.free_port()
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory, hub_port):
+    """The instructor's shared server, started as `./workbook.sh serve` starts it, its Web UI under the path the
+    hub routes to it (a JupyterHub service), the room told the hub's URL for it; stopped with Ctrl-C (SIGINT).
+    Yields what serve told the room, and the UI's own port."""
     state = tmp_path_factory.mktemp("instructor")
     port, ui_port = server.free_port(), server.free_port()
     env = dict(os.environ, WORKBOOK_STATE_DIR=str(state), WORKBOOK_LEARNER="instructor")
     env.pop("TEMPORAL_ADDRESS", None)
     process = subprocess.Popen([sys.executable, "-m", "tutorial.serve", "--ip", "127.0.0.1", "--port", str(port),
-                                "--ui-port", str(ui_port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, env=env)
+                                "--ui-port", str(ui_port), "--ui-public-path", UI_PATH,
+                                "--ui-url", f"http://127.0.0.1:{hub_port}{UI_PATH}"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     told = {}
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and "Ctrl-C" not in told:
@@ -76,11 +87,12 @@ def shared(tmp_path_factory):
             break
         if "export " in line:
             key, _, value = line.strip().removeprefix("export ").partition("=")
-            told[key] = value
+            told[key] = value.split("#")[0].strip()
         elif "Ctrl-C" in line:
             told["Ctrl-C"] = line
     assert "TEMPORAL_ADDRESS" in told, f"serve did not tell the room where to connect: {told}"
-    yield told["TEMPORAL_ADDRESS"], told["TEMPORAL_UI_URL"]
+    told.pop("Ctrl-C")
+    yield told, ui_port
     process.send_signal(signal.SIGINT)
     assert process.wait(30) == 0
     assert not server.port_in_use(port), "the shared dev server outlived serve"
@@ -126,17 +138,18 @@ c.Spawner.default_url = "/lab"
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 120
 c.Spawner.environment = {environment!r}
-c.JupyterHub.services = [{{"name": "room-test", "api_token": {api_token!r}}}]
+c.JupyterHub.services = [{{"name": "room-test", "api_token": {api_token!r}}},
+                         {{"name": "temporal-ui", "url": {ui!r}}}]  # the proxy routes /services/temporal-ui/ to it
 c.JupyterHub.load_roles = [{{"name": "room-test", "services": ["room-test"],
                              "scopes": ["admin:users", "admin:servers", "tokens", "read:users"]}}]
 """
 
 
 @pytest.fixture(scope="module")
-def hub(shared, tmp_path_factory):
-    """JupyterHub on free ports, everything under a temporary folder; the users' servers get the shared server's
-    address and no WORKBOOK_LEARNER (the hub user is the learner)."""
-    address, ui_url = shared
+def hub(shared, hub_port, tmp_path_factory):
+    """JupyterHub on free ports, everything under a temporary folder; the users' servers get what serve told the
+    room, but no WORKBOOK_LEARNER (the hub user is the learner); the hub routes UI_PATH to the Web UI."""
+    told, ui_port = shared
     folder = tmp_path_factory.mktemp("hub")
     homes = folder / "homes"
     for user in (*USERS, BAD_USER):
@@ -145,13 +158,15 @@ def hub(shared, tmp_path_factory):
         for name in NOTEBOOKS:  # each learner's own copy, as a hub's home folder holds it
             (home / "notebooks" / name).write_bytes((ROOT / "notebooks" / name).read_bytes())
     token, api_token = uuid.uuid4().hex, secrets.token_hex(16)
-    port, hub_port, proxy_api = server.free_port(), server.free_port(), server.free_port()
-    environment = {"TEMPORAL_ADDRESS": address, "TEMPORAL_UI_URL": ui_url, MARK: token,
+    port, internal_port, proxy_api = hub_port, server.free_port(), server.free_port()
+    environment = {**{k: v for k, v in told.items() if k != "WORKBOOK_LEARNER"}, MARK: token,
                    "WORKBOOK_TEST_SESSION": os.environ.get("WORKBOOK_TEST_SESSION", ""),
-                   "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "MPLBACKEND": "agg"}
+                   "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "MPLBACKEND": "agg",
+                   "TMPDIR": str(folder / "tmp")}  # each learner's state folder too: $TMPDIR/temporal-workbook-<learner>
+    (folder / "tmp").mkdir()
     config = folder / "jupyterhub_config.py"
     config.write_text(CONFIG.format(
-        bind=f"http://127.0.0.1:{port}", hub_port=hub_port, db=f"sqlite:///{folder / 'hub.sqlite'}",
+        bind=f"http://127.0.0.1:{port}", hub_port=internal_port, ui=f"http://127.0.0.1:{ui_port}", db=f"sqlite:///{folder / 'hub.sqlite'}",
         secret=str(folder / "cookie_secret"), pid=str(folder / "hub.pid"), proxy=str(PROXY),
         proxy_api=f"http://127.0.0.1:{proxy_api}", proxy_pid=str(folder / "proxy.pid"), password=PASSWORD,
         users=[*USERS, BAD_USER], homes=str(homes), singleuser=str(Path(sys.executable).parent / "jupyterhub-singleuser"),
@@ -366,7 +381,8 @@ def fetch(url: str, headers: dict | None = None) -> tuple[int, str]:
 
 
 def test_hub_users_run_notebooks_at_once_on_one_shared_server_and_stay_apart(run, shared, hub):
-    address, ui_url = shared
+    told, ui_port = shared
+    address, ui_url = told["TEMPORAL_ADDRESS"], told["TEMPORAL_UI_URL"]
     started = time.monotonic()
     assert login(hub, "ann", PASSWORD) == 302, "the hub refused the right password"
     assert login(hub, "ann", "wrong-" + PASSWORD) == 403, "the hub let a wrong password in"
@@ -391,6 +407,9 @@ def test_hub_users_run_notebooks_at_once_on_one_shared_server_and_stay_apart(run
     for report in reports:
         probe = report["probe"]
         assert probe["learner"] == probe["hub_user"] == report["user"], probe
+
+    # Each learner's files (state folder, SDK log) in a folder of their own, under the test's temporary folder.
+    assert all((hub.folder / "tmp" / f"temporal-workbook-{u}").is_dir() for u in USERS)
 
     # Every workflow on the shared server is exactly one learner's and ran on that learner's queues.
     async def everything():
@@ -421,21 +440,18 @@ def test_hub_users_run_notebooks_at_once_on_one_shared_server_and_stay_apart(run
     assert error and error["ename"] == "WorkbookError" and "cannot be your learner prefix" in error["evalue"], refused
     assert "\n" not in error["evalue"]
 
-    # Each learner's Web UI link answers, and shows that learner's workflow.
+    # Each learner's Web UI link answers from the hub's URL, and the UI behind it shows that learner's workflow.
     for report in reports:
-        probe, link = report["probe"], report["probe"]["link"]
-        prefix = probe["prefix"] or f"/user/{report['user']}/"
-        through_hub = link.startswith("/") or link.startswith(hub.base)
-        if through_hub:  # the UI served under the learner's own hub URL (issue 15, item 3)
-            url = link if link.startswith("http") else hub.base + link
-            assert urllib.parse.urlparse(url).path.startswith(prefix), f"{link} is not under {prefix}"
-            status, page = fetch(url, {"Authorization": f"token {tokens[report['user']]}"})
-        else:  # the shared server's own UI address (TEMPORAL_UI_URL), the same for every learner
-            assert link.startswith(ui_url), link
-            status, page = fetch(link)
-        assert status == 200 and "<html" in page.lower(), f"{report['user']}'s link {link} answered {status}"
+        probe, link, user = report["probe"], report["probe"]["link"], report["user"]
+        url = hub.base + link if link.startswith("/") else link
+        assert url.startswith(hub.base), f"{user}'s link {link} does not go through the hub"
+        path = urllib.parse.urlparse(url).path
+        assert path.startswith(UI_PATH + "/") or path.startswith(probe["prefix"] or f"/user/{user}/"), link
+        status, page = fetch(url, {"Authorization": f"token {tokens[user]}"})
+        assert status == 200 and "<html" in page.lower(), f"{user}'s link {link} answered {status}"
         api = f"{ui_url}/api/v1/namespaces/default/workflows/{urllib.parse.quote(probe['workflow'])}"
         status, body = fetch(api)
-        assert status == 200 and probe["workflow"] in body, f"the UI's API does not show {probe['workflow']}"
-        print(f"{report['user']}'s UI link {'through the hub' if through_hub else 'to TEMPORAL_UI_URL'}: {link}")
+        assert status == 200 and probe["workflow"] in body, f"the UI behind the hub does not show {probe['workflow']}"
+        print(f"{user}'s UI link: {link}")
+    assert fetch(f"http://127.0.0.1:{ui_port}{UI_PATH}/")[0] == 200, "the UI's own port"
     print(f"the room took {ran:.0f} s: {spawned:.0f} s to log in and start {len(USERS) + 1} servers, then the notebooks")

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 from temporalio.client import Client
 
@@ -72,9 +73,11 @@ def test_a_port_in_use_is_one_line_and_nothing_starts(tmp_path):
     assert done.returncode == 2 and f"Cannot listen on 127.0.0.1:{port}" in err and "in use" in err, err
 
 
-def test_ports_the_room_cannot_be_told_are_one_line_and_nothing_starts(tmp_path):
+def test_ports_and_ui_addresses_the_room_cannot_use_are_one_line_and_nothing_starts(tmp_path):
     for args, says in ((["--port", "70000"], "--port 70000 is not a port"), (["--ui-port", "0"], "--ui-port 0 is not"),
-                       (["--port", "7300", "--ui-port", "7300"], "both 7300")):
+                       (["--port", "7300", "--ui-port", "7300"], "both 7300"),
+                       (["--ui-public-path", "services/ui"], "must be a path such as"),
+                       (["--ui-url", "hub.example/ui"], "http:// or https://")):
         done = serve("--ip", "127.0.0.1", *args, state_dir=tmp_path)
         out, err = done.communicate(timeout=60)
         assert done.returncode == 2 and err.startswith("serve: error: ") and says in err, err
@@ -93,3 +96,22 @@ def test_a_kill_stops_it_as_ctrl_c_does(tmp_path):
     out, err = process.communicate(timeout=30)
     assert process.returncode == 0 and "stopped" in out, (out, err)
     assert not server.port_in_use(port), "the dev server outlived a killed serve"
+
+
+def test_the_web_ui_under_a_path_and_the_address_the_room_is_told(tmp_path):
+    """Behind JupyterHub the UI is served under the path the hub routes to it, and the room is told the hub's URL."""
+    port, ui_port = server.free_port(), server.free_port()
+    process = serve("--ip", "127.0.0.1", "--port", str(port), "--ui-port", str(ui_port), "--ui-public-path",
+                    "/services/temporal-ui", "--ui-url", "https://hub.example/services/temporal-ui", state_dir=tmp_path)
+    lines = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any("Ctrl-C" in line for line in lines):
+        lines.append(process.stdout.readline() or "Ctrl-C (ended)")
+    try:
+        assert any("export TEMPORAL_UI_URL=https://hub.example/services/temporal-ui" in line for line in lines), lines
+        with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/services/temporal-ui/namespaces/default/workflows",
+                                    timeout=10) as page:
+            assert page.status == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(20) == 0

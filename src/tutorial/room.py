@@ -185,8 +185,8 @@ class _Survey:
         if raw.HasField("pending_workflow_task"):
             task = raw.pending_workflow_task
             if task.attempt >= FAILED_ATTEMPTS:
-                return f"its workflow task failed {task.attempt - 1} time(s) and is retried (a handler that " \
-                       "raises, or code that no longer replays): fix and redeploy, or terminate it"
+                return f"its workflow task failed or timed out {task.attempt - 1} time(s) and is retried (a " \
+                       "handler that raises, code that no longer replays): fix and redeploy, or terminate it"
             waited = _age_s(task.scheduled_time, now)
             if task.state == PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_SCHEDULED and waited > self.waiting_s:
                 return self._nobody_took("workflow task", waited, queue, await self.last_poll_s(
@@ -205,7 +205,8 @@ class _Survey:
 
     @staticmethod
     def _nobody_took(what: str, waited: float, queue: str, last_poll: float | None) -> str:
-        polled = "no worker has polled it" if last_poll is None or last_poll > 90 else \
+        polled = "no worker has polled it" if last_poll is None else \
+            f"no worker has polled it for {last_poll:.0f} s" if last_poll > 90 else \
             f"its last poll was {last_poll:.0f} s ago (a worker that stopped, or one too busy)"
         return f"its {what} has waited {waited:.0f} s on queue {queue}: {polled}"
 
@@ -213,6 +214,9 @@ class _Survey:
 async def survey(client: Client, *, learner: str | None = None, waiting_s: float = WAITING_S) -> Room:
     """Who is here, how far each got, who is stuck: one list of the server's workflows (or of one learner's),
     and a `describe` of each one still running."""
+    if learner is not None:
+        learner = check_target(learner)
+        learner = None if learner == EVERYONE else learner
     look = _Survey(client, waiting_s)
     learners: dict[str, Learner] = {}
     others = 0

@@ -25,6 +25,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ui-port", type=int, default=8233, help="the Web UI's port (default 8233)")
     p.add_argument("--advertise", default=None,
                    help="the host name or address learners use (default: this machine's address)")
+    p.add_argument("--ui-public-path", default="",
+                   help="serve the Web UI under this path, e.g. /services/temporal-ui behind a JupyterHub service "
+                        "route (default: at the root)")
+    p.add_argument("--ui-url", default=None,
+                   help="the Web UI address the room is told, e.g. https://hub.example.org/services/temporal-ui "
+                        "(default: http://<advertised host>:<ui-port><ui-public-path>)")
     return p
 
 
@@ -51,10 +57,19 @@ def advertised(ip: str, given: str | None) -> str:
         return "127.0.0.1"
 
 
-def room_lines(host: str, port: int, ui_port: int) -> list[str]:
+def check_ui_path(path: str, ui_url: str | None) -> None:
+    """One line for a UI path or address the Web UI could not be served under or reached at."""
+    if path and (not path.startswith("/") or path == "/" or any(c.isspace() or c in "?#" for c in path)):
+        raise WorkbookError(f"--ui-public-path {path!r} must be a path such as /services/temporal-ui (a leading "
+                            "slash, no spaces, no ? or #).")
+    if ui_url is not None and not ui_url.startswith(("http://", "https://")):
+        raise WorkbookError(f"--ui-url {ui_url!r} must be an address the room's browsers open (http:// or https://).")
+
+
+def room_lines(host: str, port: int, ui_port: int, ui_url: str | None = None) -> list[str]:
     """What the instructor tells the room (each learner then runs the setup check)."""
     return [f"export TEMPORAL_ADDRESS={host}:{port}",
-            f"export TEMPORAL_UI_URL=http://{host}:{ui_port}",
+            f"export TEMPORAL_UI_URL={ui_url or f'http://{host}:{ui_port}'}",
             "export WORKBOOK_LEARNER=<a short name of your own>",
             "export WORKBOOK_ROOM=1   # the heavy cells scale down for a shared server",
             "./workbook.sh check   # then ./workbook.sh lab"]
@@ -71,9 +86,10 @@ def check_ports(port: int, ui_port: int) -> None:
 
 async def serve(args: argparse.Namespace) -> None:
     check_ports(args.port, args.ui_port)
+    check_ui_path(args.ui_public_path, args.ui_url)
     for port in (args.port, args.ui_port):
         check_can_bind(args.ip, port)
-    server = EmbeddedServer(port=args.port, ui_port=args.ui_port, ip=args.ip,
+    server = EmbeddedServer(port=args.port, ui_port=args.ui_port, ip=args.ip, ui_public_path=args.ui_public_path,
                             db_file=state_dir() / "shared-server.sqlite")
     info = await server.start()
     if (server.port, server.ui_port) != (args.port, args.ui_port):
@@ -84,7 +100,8 @@ async def serve(args: argparse.Namespace) -> None:
     print(f"Shared Temporal dev server (pid {info.pid}) listening on {args.ip}:{args.port}, Web UI on port "
           f"{args.ui_port}; workflows kept in {server.db_file}.", flush=True)
     print("Tell the room:", flush=True)
-    for line in room_lines(host, args.port, args.ui_port):
+    ui_url = args.ui_url or f"http://{host}:{args.ui_port}{server.ui_public_path}"
+    for line in room_lines(host, args.port, args.ui_port, ui_url):
         print(f"    {line}", flush=True)
     print("Ctrl-C stops it.", flush=True)
     try:
