@@ -168,15 +168,33 @@ def shut_kernels_down(page) -> None:
                   "await fetch(base + 'api/kernels/' + k.id, {method: 'DELETE'}); }", BASE_PATH)
 
 
-def assert_no_error(page, name: str) -> None:
-    errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']")
-    assert errors.count() == 0, f"{name}: a cell shows an error: {errors.first.inner_text()[:1500]}"
+def saved_outputs(page, path: Path) -> list[dict]:
+    """Save the notebook (File > Save) and read its outputs back from the file. JupyterLab renders an error with
+    the stderr mime type, like any printed warning, so the page alone cannot tell an error from a warning."""
+    before = path.stat().st_mtime_ns
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^File$")).click(timeout=10_000)
+    page.click("li[data-command='docmanager:save']", timeout=10_000)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if path.stat().st_mtime_ns != before:
+            try:
+                nb = json.loads(path.read_text())
+                return [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
+            except json.JSONDecodeError:
+                pass  # still being written
+        time.sleep(0.2)
+    raise AssertionError(f"JupyterLab did not save {path.name} within 30 s")
+
+
+def assert_no_error(page, path: Path) -> None:
+    errors = [o for o in saved_outputs(page, path) if o["output_type"] == "error"]
+    assert not errors, f"{path.name}: a cell shows an error: {errors[0]['ename']}: {errors[0]['evalue'][:1500]}"
 
 
 # one xdist group per notebook: notebooks run in parallel, each worker with its own JupyterLab
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xdist_group(f"browser-{n}")) for n in NOTEBOOKS])
 def test_notebook_in_jupyterlab(lab, browser, name):
-    base, token, _home = lab
+    base, token, home = lab
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     try:
@@ -186,7 +204,7 @@ def test_notebook_in_jupyterlab(lab, browser, name):
         started = time.monotonic()
         run_command(page, "runmenu:run-all")  # clean-up cells included: the learner plays after Run All
         print(f"{name}: Run All took {time.monotonic() - started:.1f} s in the browser")
-        assert_no_error(page, name)
+        assert_no_error(page, home / "notebooks" / name)
         for click in clicks_of(name):
             label, expected = click["label"], click["expect"]
             button = page.locator(".jp-NotebookPanel:visible button.jupyter-button").filter(
@@ -226,7 +244,7 @@ def test_notebook_in_jupyterlab(lab, browser, name):
             print(f"  after Run All, {label!r} answered {expected!r} in {time.monotonic() - clicked:.2f} s")
             SHOTS.mkdir(parents=True, exist_ok=True)  # what a learner sees right after the click
             page.screenshot(path=str(SHOTS / f"{Path(name).stem}-{slug(label)}.png"), full_page=False)
-        assert_no_error(page, name)
+        assert_no_error(page, home / "notebooks" / name)
         if shows_ui_link(name):
             print(f"  its Web UI link opened {open_ui_link(context, page, name)}'s page with its events")
     finally:
@@ -261,7 +279,7 @@ def test_two_notebooks_share_one_server_and_its_web_ui(lab, browser):
                       timeout=60_000)
             wait_idle(page, 90)
             run_command(page, "runmenu:run-all", timeout_s=120)
-            assert_no_error(page, f"shared-{tag}")
+            assert_no_error(page, home / "notebooks" / f"shared-{tag}.ipynb")
             status = page.locator(".jp-NotebookPanel:visible .jp-OutputArea-output", has_text="Temporal ready").last
             address = re.search(r"JupyterLab's shared dev server \(pid \d+\) at (\S+),", status.inner_text())
             assert address, f"shared-{tag}: not on the shared server: {status.inner_text()!r}"
@@ -283,6 +301,30 @@ def test_two_notebooks_share_one_server_and_its_web_ui(lab, browser):
         SHOTS.mkdir(parents=True, exist_ok=True)
         ui.screenshot(path=str(SHOTS / "shared-server-list.png"))
         print(f"one server {seen['a'][0]} for both notebooks; the UI's list shows {ids}")
+    finally:
+        shut_kernels_down(page)
+        context.close()
+
+
+@pytest.mark.xdist_group("browser-shared-server")
+def test_counterfactual_the_error_check_sees_a_failed_cell(lab, browser):
+    """`assert_no_error` fails on a notebook whose cell raised (the page shows errors like stderr: it reads the file)."""
+    import nbformat
+
+    base, token, home = lab
+    path = home / "notebooks" / "fails.ipynb"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('a warning', file=__import__('sys').stderr)"),
+                                         nbformat.v4.new_code_cell("1 / 0")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nbformat.write(nb, path)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    try:
+        page.goto(f"{base}/lab/workspaces/fails/tree/fails.ipynb?reset&token={token}", timeout=60_000)
+        wait_idle(page, 90)
+        run_command(page, "runmenu:run-all", timeout_s=60)
+        with pytest.raises(AssertionError, match="ZeroDivisionError"):
+            assert_no_error(page, path)
     finally:
         shut_kernels_down(page)
         context.close()

@@ -164,7 +164,7 @@ def shared_env(monkeypatch, *, owner: int, address: str = "127.0.0.1:1") -> None
 def test_a_kernel_takes_the_shared_server_only_from_its_own_jupyter_server(monkeypatch):
     shared_env(monkeypatch, owner=os.getppid())
     info = server.shared_server()
-    assert info.shared and not info.embedded and info.ui_url == "/user/ada/temporal" and info.pid == 4242
+    assert info.shared and info.embedded and info.ui_url == "/user/ada/temporal" and info.pid == 4242
     assert "JupyterLab's shared dev server (pid 4242)" in info.status_line()
     shared_env(monkeypatch, owner=os.getppid() + 1)  # a script in a JupyterLab terminal: its parent is the shell
     assert server.shared_server() is None
@@ -183,7 +183,7 @@ def test_a_shared_server_that_is_gone_says_so_in_one_line(run, monkeypatch):
 def test_the_shared_server_is_never_restarted_from_a_notebook(run, monkeypatch):
     """Another notebook uses it: an experiment that restarts a server starts its own (`connect(db_file=...)`)."""
     monkeypatch.setattr(server, "_server", None)
-    monkeypatch.setattr(server, "_info", server.ServerInfo("127.0.0.1:1", "default", "/temporal", False, shared=True))
+    monkeypatch.setattr(server, "_info", server.ServerInfo("127.0.0.1:1", "default", "/temporal", True, shared=True))
     with pytest.raises(server.WorkbookError, match="shared dev server cannot be restarted.*db_file"):
         run(server.restart_server())
 

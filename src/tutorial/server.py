@@ -43,7 +43,8 @@ START_TIMEOUT_S = 30.0
 
 @dataclass
 class ServerInfo:
-    """Where the server is, and whether this kernel owns it."""
+    """Where the server is, and what it is. `embedded`: a plain dev server the workbook started on this machine
+    (the address is all a client needs); `shared`: that one is JupyterLab's, not this kernel's."""
 
     address: str
     namespace: str
@@ -54,7 +55,7 @@ class ServerInfo:
     db_file: Path | None = None
     connect_args: dict = field(default_factory=dict, compare=False, repr=False)  # tls, api_key: never printed
     how: str = "plain"
-    shared: bool = False  # the dev server of this JupyterLab, shared by all its notebooks (not this kernel's)
+    shared: bool = False  # the dev server of this JupyterLab, shared by all its notebooks
     ui_local_url: str | None = None  # where this machine reaches the UI when `ui_url` is a path under Jupyter's URL
 
     def status_line(self) -> str:
@@ -276,7 +277,7 @@ def shared_server() -> ServerInfo | None:
         raise WorkbookError(f"{SHARED_ENV} is not what tutorial.jupyter_proxy writes ({raw[:80]!r}): unset it.") from None
     if owner != os.getppid():
         return None
-    return ServerInfo(address=shared["address"], namespace="default", ui_url=shared["ui_url"], embedded=False,
+    return ServerInfo(address=shared["address"], namespace="default", ui_url=shared["ui_url"], embedded=True,
                       pid=shared.get("pid"), log_path=Path(shared["log"]) if shared.get("log") else None,
                       shared=True, ui_local_url=shared.get("ui_local_url"))
 
@@ -376,8 +377,7 @@ async def connect(*, db_file: str | Path | None = None, quiet: bool = False) -> 
     key = (loop_id, info.address, info.namespace)
     client = _clients.get(key)
     if client is None:
-        client = await _connect_client(info.address, info.namespace, wait_healthy=info.embedded or info.shared,
-                                       **info.connect_args)
+        client = await _connect_client(info.address, info.namespace, wait_healthy=info.embedded, **info.connect_args)
         _clients[key] = client
     _info = info
     if not quiet:
@@ -387,8 +387,7 @@ async def connect(*, db_file: str | Path | None = None, quiet: bool = False) -> 
 
 async def connect_to(info: ServerInfo) -> Client:
     """A client for a server other than this kernel's current one (say, one started with lowered limits)."""
-    return await _connect_client(info.address, info.namespace, wait_healthy=info.embedded or info.shared,
-                                 **info.connect_args)
+    return await _connect_client(info.address, info.namespace, wait_healthy=info.embedded, **info.connect_args)
 
 
 def server_info() -> ServerInfo:
