@@ -166,3 +166,13 @@ def test_the_exercise_solution_gives_up_with_a_timeout_error_when_no_worker_runs
     assert run(es.wait_for_outcome(handle, "ex-late")) == "applied"
     run(handle.signal(SignalAccount.close))
     run(w.stop())
+
+
+def test_a_room_queries_again_for_longer(monkeypatch):
+    from tutorial.entity_signals import patience_s
+    from tutorial.workshop import ROOM_ENV
+
+    monkeypatch.delenv(ROOM_ENV, raising=False)
+    assert patience_s() == 10.0
+    monkeypatch.setenv(ROOM_ENV, "1")
+    assert patience_s() == 30.0
