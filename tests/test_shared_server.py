@@ -97,7 +97,7 @@ class Jupyter:
             kernel_id = json.loads(response.read())["id"]
         client = BlockingKernelClient(connection_file=str(self.runtime / f"kernel-{kernel_id}.json"))
         client.load_connection_file()
-        client.start_channels()
+        client.start_channels(hb=False)  # a missed heartbeat on a loaded machine is not a dead kernel
         client.wait_for_ready(timeout=60)
         self.kernels.append(client)
         return client

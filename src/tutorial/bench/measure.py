@@ -38,12 +38,15 @@ ROUND_TRIP_KEYS = ("per_request", "signal", "signal_query", "update", "update_wi
 ROUND_TRIPS = 10  # the last this many round trips of each row are split into their parts (`round_trips`)
 ENTITY_KEYS = ("signal", "signal_query", "query", "update")  # rows on an entity of their own
 REFILL_S = 1.0  # idle before the paced rows: the read limit's bucket (20 reads, 20 a second) is full again
-# transfer-queue reads one call needs (new workflow tasks, an activity, a close), to know when settling has spent
-# the read limit's bucket: what was saved up while idle, plus what it refilled meanwhile, plus a margin
-READS_PER_CALL = {"per_request": 4, "signal": 1, "signal_query": 1, "update_with_start": 1}
 # a caller only a little faster than the limit spends the bucket slowly (at 25 calls a second, 5 reads a second);
 # one slower than it never does, and is not paced by it anyway
 SETTLE_MAX_S = 8.0
+SETTLE_BATCH = 10  # after `settle` calls, check every this many whether the read limit holds the calls now
+SETTLE_LOOK = 5  # that many last calls split from the history (`round_trips`): each waited SETTLE_WAIT_MS in a queue
+SETTLE_WAIT_MS = 15.0
+# the transfer-queue reads one call needs while the limit has reads to give (new workflow tasks, an activity, a
+# close): from a full bucket, the calls have spent it once they needed more than it saved up and refilled
+READS_PER_CALL = {"per_request": 4, "signal_query": 1}
 
 
 @dataclass
@@ -66,20 +69,8 @@ class _Bench:
         self.first_request_id = ""
         self.queries_after_signal: list[int] = []
         self.settled: dict[str, int] = {}  # untimed settling calls before each back-to-back row
-        # the server's read-limit bucket as this bench's own calls see it: full at the start, refilled at
-        # READ_LIMIT_PER_S, READS_PER_CALL taken by each call; below 0, calls wait for reads (see `spend`)
-        self.reads_left = float(round_trips.READ_LIMIT_BURST)
-        self.reads_at = time.perf_counter()
         self.paced: list[_Entity] = []  # the paced rows' entities (not replayed: the latency rows' are)
         self.describe_namespace = DescribeNamespaceRequest(namespace=client.namespace)
-
-    def spend(self, key: str) -> None:
-        """Count the transfer-queue reads a call of `key` needed. A closed loop waits for its reads, so the
-        bucket's debt never exceeds one call's; below zero means the saved-up reads are gone."""
-        now = time.perf_counter()
-        refilled = self.reads_left + round_trips.READ_LIMIT_PER_S * (now - self.reads_at)
-        self.reads_left = max(-1.0, min(float(round_trips.READ_LIMIT_BURST), refilled) - READS_PER_CALL.get(key, 0))
-        self.reads_at = now
 
     def new_id(self, kind: str) -> str:
         self.count += 1
@@ -170,7 +161,6 @@ async def _round_trip(bench: _Bench, key: str, entity: _Entity | None) -> tuple[
     sent = time.time()
     ms = await _timed(lambda: op(entity))
     seen = time.time()
-    bench.spend(key)
     workflow_id = (bench.last_request_id if key == "per_request" else bench.fresh[-1] if key == "update_with_start"
                    else entity.handle.id if entity is not None else "")
     return ms, round_trips.Trip(key, workflow_id, sent, seen)
@@ -178,18 +168,26 @@ async def _round_trip(bench: _Bench, key: str, entity: _Entity | None) -> tuple[
 
 async def _settle(bench: _Bench, key: str, entity: _Entity | None, s: Settings, progress: Any) -> int:
     """Untimed back-to-back calls of `key` until the server's read limit is in its steady state: at least
-    `settle`, and until the bucket of saved-up reads is spent (`_Bench.spend`, which counts every call of the
-    run, so a bucket an earlier row spent needs no more), or for SETTLE_MAX_S. Returns the calls."""
+    `settle`, then batches of SETTLE_BATCH until either they have needed more reads than a full bucket could give
+    since they began (`round_trips.READ_LIMIT_BURST` saved up, `READ_LIMIT_PER_S` refilled), or each of the
+    last SETTLE_LOOK calls' tasks waited for it in a queue (split from the history: an earlier row had already
+    spent the bucket), or for SETTLE_MAX_S. Returns the calls."""
     if not s.settle or key not in SETTLE_KEYS:
         return 0
     started = time.perf_counter()
-    calls = 0
-    while calls < s.settle or (bench.reads_left >= 0 and time.perf_counter() - started < SETTLE_MAX_S):
-        await _round_trip(bench, key, entity)
-        calls += 1
-        if calls <= s.settle:
-            progress.step()
-    return calls
+    trips: list[round_trips.Trip] = []
+    while True:
+        for _ in range(s.settle if not trips else SETTLE_BATCH):
+            trips.append((await _round_trip(bench, key, entity))[1])
+            if len(trips) <= s.settle:
+                progress.step()
+        elapsed = time.perf_counter() - started
+        supplied = round_trips.READ_LIMIT_BURST + round_trips.READ_LIMIT_PER_S * elapsed
+        if READS_PER_CALL[key] * len(trips) > supplied or elapsed > SETTLE_MAX_S:
+            return len(trips)
+        last = await round_trips.breakdown(bench.client, {("settle", key): trips[-SETTLE_LOOK:]})
+        if min(p.stages["in a queue"] for p in last[("settle", key)].parts) >= SETTLE_WAIT_MS:
+            return len(trips)
 
 
 async def _latency(bench: _Bench, key: str, entity: _Entity | None, s: Settings, progress: Any,
