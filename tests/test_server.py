@@ -206,3 +206,27 @@ def test_a_ui_public_path_serves_the_ui_under_it(run):
         assert b'base: "/user/ada/temporal"' in body
     finally:
         prefixed.stop()
+
+
+def test_every_port_of_the_dev_server_is_chosen_by_the_workbook_so_a_restart_on_the_same_port_cannot_collide(run):
+    """start-dev picks its HTTP API and metrics ports itself unless told; right after a restart on the same gRPC
+    port it once took that port for its HTTP API and died. The workbook chooses all four, all different."""
+    import urllib.request
+
+    from tutorial.server import EmbeddedServer
+
+    own = EmbeddedServer()
+    run(own.start())
+    try:
+        ports = {own.port, own.ui_port, own.http_port, own.metrics_port}
+        assert len(ports) == 4 and 0 not in ports
+        with urllib.request.urlopen(f"http://127.0.0.1:{own.metrics_port}/metrics", timeout=10) as answer:
+            assert b"service_requests" in answer.read() or answer.status == 200
+        grpc, ui = own.port, own.ui_port
+        for _ in range(2):  # the restart of notebook 03's experiment: same ports again
+            own.stop()
+            own = EmbeddedServer(port=grpc, ui_port=ui)
+            run(own.start())
+            assert own.port == grpc and own.http_port not in (grpc, ui)
+    finally:
+        own.stop()

@@ -25,7 +25,7 @@ from pathlib import Path
 from temporalio.client import Client
 
 from .errors import WorkbookError, explain
-from .server import EmbeddedServer, connect_to, free_port
+from .server import EmbeddedServer, connect_to
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 CELL_TIMEOUT_S = 600
@@ -91,13 +91,11 @@ class MeteredServer:
     """The room's one dev server, with its Prometheus endpoint, so the run can read what the server did."""
 
     def __init__(self, state: Path):
-        self.metrics_port = free_port()
-        self.server = EmbeddedServer(log_path=state / "room-server.log", extra_args=["--metrics-port",
-                                                                                      str(self.metrics_port)])
+        self.server = EmbeddedServer(log_path=state / "room-server.log")
 
     def rpcs(self) -> float:
         """Frontend requests so far (every client and worker call, polls included)."""
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10) as response:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.server.metrics_port}/metrics", timeout=10) as response:
             text = response.read().decode()
         return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                    if line.startswith("service_requests{") and 'service_name="frontend"' in line)

@@ -110,12 +110,11 @@ class EmbeddedServer:
 
     def __init__(self, *, port: int | None = None, ui_port: int | None = None, db_file: str | Path | None = None,
                  dynamic_config: dict[str, int | float | bool | str] | None = None, ip: str = "127.0.0.1",
-                 ui_public_path: str = "", log_path: str | Path | None = None, extra_args: list[str] = ()):
+                 ui_public_path: str = "", log_path: str | Path | None = None):
         """`dynamic_config`: server settings to change, e.g. {"history.maxTotalUpdates": 5} to show a limit live.
         `ip`: the address to listen on (an instructor's shared server: the room's network).
         `ui_public_path`: the path the Web UI is served under (behind Jupyter: its base URL + "temporal")."""
         self.ip = ip
-        self.extra_args = list(extra_args)  # more `start-dev` flags (the room benchmark: --metrics-port)
         self.ui_public_path = ui_public_path.rstrip("/")
         self.requested_port = port
         self.dynamic_config = dict(dynamic_config or {})
@@ -124,6 +123,8 @@ class EmbeddedServer:
         self.process: subprocess.Popen | None = None
         self.port = 0
         self.ui_port = 0
+        self.http_port = 0  # the HTTP API and /metrics: chosen here too (see `_pick_ports`)
+        self.metrics_port = 0
         self.log_path = Path(log_path) if log_path else state_dir() / "temporal-server.log"
 
     @property
@@ -157,6 +158,16 @@ class EmbeddedServer:
             while ui_port == port:
                 ui_port = free_port()
         self.port, self.ui_port = port, ui_port
+        # Left to itself start-dev picks these two as "a random free port" before it binds --port, so right after
+        # a restart on the same port it once picked that very port for its HTTP API and died ("bind: address
+        # already in use") after the gRPC port had answered: a failed test in CI.
+        taken = {port, ui_port}
+        for name in ("http_port", "metrics_port"):
+            chosen = free_port()
+            while chosen in taken:
+                chosen = free_port()
+            taken.add(chosen)
+            setattr(self, name, chosen)
 
     def _launch(self, binary: str) -> None:
         self._pick_ports()
@@ -165,11 +176,12 @@ class EmbeddedServer:
             "--ip", self.ip,
             "--port", str(self.port),
             "--ui-port", str(self.ui_port),
+            "--http-port", str(self.http_port),
+            "--metrics-port", str(self.metrics_port),
             "--log-level", "warn",
         ]
         if self.ui_public_path:
             args += ["--ui-public-path", self.ui_public_path]
-        args += self.extra_args
         if self.db_file:
             self.db_file.parent.mkdir(parents=True, exist_ok=True)
             args += ["--db-filename", str(self.db_file)]
