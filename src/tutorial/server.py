@@ -206,39 +206,36 @@ class EmbeddedServer:
         return WorkbookError(f"The Temporal dev server did not start. Last lines of {self.log_path}:\n"
                              f"{self._log_tail()}")
 
-    async def start(self) -> ServerInfo:
-        """Start the dev server and wait until it answers; tries fresh ports if a port was taken meanwhile."""
-        if self.running:
-            return self.info
+    def _starting(self):
+        """The start itself, written once for both callers: launches (up to three times, fresh ports each time a
+        port was taken meanwhile) and yields whenever the caller must wait a moment before looking again."""
         binary = temporal_binary()
         for _attempt in range(3):
             self._launch(binary)
             deadline = time.monotonic() + START_TIMEOUT_S
             while (listening := self._listening()) is None and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
+                yield
             if listening:
-                return self.info
+                return
             error = self._failed()
             self.stop()
         raise error
+
+    async def start(self) -> ServerInfo:
+        """Start the dev server and wait until it answers; tries fresh ports if a port was taken meanwhile."""
+        if not self.running:
+            for _ in self._starting():
+                await asyncio.sleep(0.05)
+        return self.info
 
     def start_blocking(self) -> ServerInfo:
         """`start()` for a caller that has no running event loop and must not make one (the Jupyter server while
         it loads its extensions). The child is forked from the calling thread, which must outlive it (Linux signals
         the child when the thread that forked it ends)."""
-        if self.running:
-            return self.info
-        binary = temporal_binary()
-        for _attempt in range(3):
-            self._launch(binary)
-            deadline = time.monotonic() + START_TIMEOUT_S
-            while (listening := self._listening()) is None and time.monotonic() < deadline:
+        if not self.running:
+            for _ in self._starting():
                 time.sleep(0.05)
-            if listening:
-                return self.info
-            error = self._failed()
-            self.stop()
-        raise error
+        return self.info
 
     def _log_tail(self, lines: int = 8) -> str:
         try:
