@@ -73,3 +73,15 @@ def started_worker(run, client):
             run(w.stop())
 
     return started
+
+
+@pytest.fixture(scope="module")
+def own_server_client(run):
+    """A client of a dev server of this test module's own, stopped at its end: for tests that look at or clean up
+    everything on a server (a room's "everyone"), which must not meet another test file's workflows."""
+    from tutorial import server
+
+    own = server.EmbeddedServer()
+    info = run(own.start())
+    yield run(server.connect_to(info))
+    own.stop()

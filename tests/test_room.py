@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from tutorial import room, server, signal_failures
+from tutorial import room, signal_failures
 from tutorial.errors import WorkbookError
 from tutorial.polling import until
 from tutorial.worker import WorkerController
@@ -19,12 +19,9 @@ GREETING = dict(workflows=[Greet, Counter, *signal_handlers.WORKFLOWS], activiti
 
 
 @pytest.fixture(scope="module")
-def client(run):
+def client(own_server_client):
     """A server of its own: the clean-up of "everyone" must not end another test file's workflows."""
-    own = server.EmbeddedServer()
-    info = run(own.start())
-    yield run(server.connect_to(info))
-    own.stop()
+    return own_server_client
 
 
 async def _listed(client, workflow_id: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tutorial import room, room_console, server, widgets
+from tutorial import room, room_console, widgets
 from tutorial.polling import until
 from tutorial.room_console import RoomConsole
 from tutorial.workflows.greeting import Counter
@@ -13,11 +13,9 @@ from tutorial.workshop import unique
 
 
 @pytest.fixture(scope="module")
-def client(run):
-    own = server.EmbeddedServer()
-    info = run(own.start())
-    yield run(server.connect_to(info))
-    own.stop()
+def client(own_server_client):
+    """A server of its own: the clean-up of "everyone" must not end another test file's workflows."""
+    return own_server_client
 
 
 @pytest.fixture()
